@@ -1,0 +1,8 @@
+"""Pre-training objectives of TACO."""
+
+from taco.losses.inter_instance import InterInstanceRankingLoss, draw_subject_pairs
+from taco.losses.intra_instance import IntraInstanceRankingLoss
+from taco.losses.taco_loss import TacoLoss
+from taco.losses.token_geometry import TokenGeometry
+
+__all__ = ["IntraInstanceRankingLoss", "InterInstanceRankingLoss", "TacoLoss", "TokenGeometry", "draw_subject_pairs"]

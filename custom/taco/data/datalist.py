@@ -1,0 +1,78 @@
+"""Reading MSD/decathlon-style datalists of multi-modal subjects, with their files checked up front."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["load_datalist", "datalist_modalities"]
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise FileNotFoundError(f"datalist not found: {path}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"datalist {path} is not valid JSON: {error}") from error
+
+
+def datalist_modalities(path: str | os.PathLike) -> list[str]:
+    """The top-level ``modalities`` list of a datalist (channel order)."""
+    path = Path(path)
+    modalities = _read(path).get("modalities")
+    if not isinstance(modalities, list) or not modalities:
+        raise ValueError(f"datalist {path} has no non-empty top-level 'modalities' list.")
+    return [str(name) for name in modalities]
+
+
+def load_datalist(path: str | os.PathLike, section: str = "training", base_dir: str | os.PathLike | None = None,
+                  required_keys: tuple[str, ...] = ("image",)) -> list[dict[str, Any]]:
+    """Items of one section of a datalist, with absolute paths that are known to exist.
+
+    Each item has ``image``: a list with one path per modality (in the order of the top-level
+    ``modalities``) or one path to a multi-channel file; optional ``label`` (path), ``class_label`` and
+    ``subject``. Relative paths are resolved against ``base_dir`` (default: the datalist's folder).
+    A subject without a name is named by its position.
+
+    Raises:
+        FileNotFoundError: the datalist or a file it names is missing (subject, modality and path named).
+        ValueError: the section is missing or empty, or an item lacks a ``required_keys`` entry.
+    """
+    path = Path(path)
+    content = _read(path)
+    items = content.get(section)
+    if not isinstance(items, list) or not items:
+        raise ValueError(f"datalist {path} has no non-empty section {section!r} "
+                         f"(sections: {[key for key, value in content.items() if isinstance(value, list)]}).")
+    base = Path(base_dir) if base_dir is not None else path.parent
+    modalities = content.get("modalities") or []
+    resolved = []
+    for position, item in enumerate(items):
+        item = dict(item)
+        subject = str(item.setdefault("subject", f"{section}[{position}]"))
+        for key in required_keys:
+            if key not in item:
+                raise ValueError(f"datalist {path}, section {section!r}, subject {subject!r}: missing key {key!r}.")
+        if "image" in item:
+            images = item["image"] if isinstance(item["image"], list) else [item["image"]]
+            names = modalities if isinstance(item["image"], list) and len(modalities) == len(images) else \
+                [f"image[{index}]" for index in range(len(images))]
+            if not images:
+                raise ValueError(f"datalist {path}, section {section!r}, subject {subject!r}: 'image' is empty.")
+            files = [_existing(base, image, path, section, subject, name) for image, name in zip(images, names)]
+            item["image"] = files if isinstance(item["image"], list) else files[0]
+        if "label" in item and item["label"]:
+            item["label"] = _existing(base, item["label"], path, section, subject, "label")
+        resolved.append(item)
+    return resolved
+
+
+def _existing(base: Path, file: str, datalist: Path, section: str, subject: str, role: str) -> str:
+    resolved = Path(file) if Path(file).is_absolute() else base / file
+    if not resolved.exists():
+        raise FileNotFoundError(f"datalist {datalist}, section {section!r}, subject {subject!r}, {role}: "
+                                f"file not found: {resolved}")
+    return str(resolved)

@@ -1,0 +1,93 @@
+"""One TACO pre-training iteration, run by MONAI's ``SupervisedTrainer`` as its ``iteration_update``."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Any
+
+import torch
+from ignite.engine import Engine
+from monai.engines.utils import IterationEvents
+
+__all__ = ["PretrainingStep"]
+
+
+class PretrainingStep:
+    """Embed both modalities of every subject in one forward pass and apply the TACO objective.
+
+    The batch holds, per subject, two co-registered single-modality images (same spatial transforms):
+    ``batch[first_key]`` and ``batch[second_key]`` of shape ``(S, 1, D, H, W)``, and
+    ``batch[distinct_key]`` ``(S,)`` bool, False where a subject only had one modality. The engine's
+    ``network`` must return ``(reconstruction, tokens)`` for ``(2S, 1, D, H, W)`` input and its
+    ``loss_function`` must be a :class:`~taco.losses.TacoLoss`.
+
+    The random draws of the topology losses come from one ``torch.Generator`` on the training device,
+    seeded with ``seed``; its state is part of :meth:`state_dict`, so a resumed run draws what an
+    uninterrupted one would have drawn.
+
+    Args:
+        seed: seed of the loss generator.
+        first_key: batch key of the first modality image.
+        second_key: batch key of the second modality image.
+        distinct_key: batch key of the per-subject "two different modalities" flag.
+    """
+
+    def __init__(self, seed: int = 20, first_key: str = "image1", second_key: str = "image2",
+                 distinct_key: str = "distinct"):
+        self.seed = seed
+        self.keys = (first_key, second_key)
+        self.distinct_key = distinct_key
+        self._generator: torch.Generator | None = None
+        self._pending_state: torch.Tensor | None = None
+
+    def generator(self, device: torch.device) -> torch.Generator:
+        """The loss generator on ``device``, created (and restored from a checkpoint) on first use."""
+        if self._generator is None or self._generator.device != torch.device(device):
+            self._generator = torch.Generator(device=device).manual_seed(self.seed)
+            if self._pending_state is not None:
+                self._generator.set_state(self._pending_state)
+                self._pending_state = None
+        return self._generator
+
+    def state_dict(self) -> dict[str, Any]:
+        state = self._generator.get_state() if self._generator is not None else self._pending_state
+        return {"seed": self.seed, "generator": state if state is not None else torch.empty(0, dtype=torch.uint8)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.seed = int(state["seed"])
+        generator_state = state["generator"]
+        self._generator = None
+        self._pending_state = generator_state if generator_state.numel() else None
+
+    def __call__(self, engine: Engine, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        device = engine.state.device
+        first, second = (torch.as_tensor(batch[key]).to(device, non_blocking=engine.non_blocking) for key in self.keys)
+        if first.shape != second.shape:
+            raise ValueError(f"the two images of a pair must have the same shape, got {tuple(first.shape)} "
+                             f"and {tuple(second.shape)}.")
+        num_subjects = first.shape[0]
+        distinct = batch.get(self.distinct_key)
+        distinct = None if distinct is None else torch.as_tensor(distinct, dtype=torch.bool).to(device)
+        images = torch.cat([first, second])
+        engine.state.output = {}
+
+        engine.network.train()
+        engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
+        autocast = torch.autocast(device_type=torch.device(device).type, **engine.amp_kwargs) if engine.amp else nullcontext()
+        with autocast:
+            reconstruction, tokens = engine.network(images)
+            terms = engine.loss_function(reconstruction.float(), images, tokens[:num_subjects].float(),
+                                         tokens[num_subjects:].float(), distinct, self.generator(device))
+        engine.fire_event(IterationEvents.LOSS_COMPLETED)
+        if engine.amp and engine.scaler is not None:
+            engine.scaler.scale(terms["loss"]).backward()
+            engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
+            engine.scaler.step(engine.optimizer)
+            engine.scaler.update()
+        else:
+            terms["loss"].backward()
+            engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
+            engine.optimizer.step()
+        engine.fire_event(IterationEvents.MODEL_COMPLETED)
+        engine.state.output = {name: value.detach() for name, value in terms.items()}
+        return engine.state.output

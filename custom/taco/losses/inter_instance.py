@@ -1,0 +1,157 @@
+"""Inter-instance partial topology alignment on mutual-nearest-neighbour pseudo-correspondences."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from taco.correspondence import is_round_trip, nearest_both_ways
+from taco.losses.intra_instance import ranking_hinge
+from taco.losses.sampling import draw_ranks, rank_to_index_skipping
+from taco.losses.token_geometry import TokenGeometry, as_geometry
+
+__all__ = ["InterInstanceRankingLoss", "draw_subject_pairs"]
+
+
+def draw_subject_pairs(num_subjects: int, max_pairs: int, generator: torch.Generator | None = None,
+                       device: torch.device | str | None = None) -> torch.Tensor:
+    """Draw ordered pairs of different subjects without replacement.
+
+    One draw ``torch.rand((S, S), generator=generator)``; the off-diagonal entries with the largest keys
+    give the pairs, index ``idx`` of the flattened matrix meaning ``(idx // S, idx % S)``.
+
+    Returns:
+        ``(P, 2)`` long tensor of ``(p, q)`` with ``p != q`` and ``P = min(max_pairs, S * (S - 1))``.
+    """
+    keys = torch.rand((num_subjects, num_subjects), generator=generator, device=device)
+    keys.fill_diagonal_(float("-inf"))
+    num_pairs = min(max_pairs, num_subjects * (num_subjects - 1))
+    flat = keys.flatten().topk(num_pairs).indices
+    return torch.stack([flat // num_subjects, flat % num_subjects], dim=-1)
+
+
+def _masked_mean(values: torch.Tensor, mask: torch.Tensor, dim) -> torch.Tensor:
+    mask = mask.to(values.dtype)
+    return (values * mask).sum(dim) / mask.sum(dim).clamp_min(1.0)
+
+
+class InterInstanceRankingLoss(nn.Module):
+    """Partial neighbourhood alignment between different subjects (TACO inter-instance loss).
+
+    Different subjects have no voxel correspondence, so for an ordered pair ``(p, q)`` with ``A`` the
+    modality-1 tokens of ``p`` and ``B`` the modality-2 tokens of ``q``, pseudo-correspondences are the
+    mutual nearest neighbours under cosine distance: a partial injective map ``pi`` on a matched set
+    ``M``. For a matched anchor ``i``, positives are ``pi(j)`` for its ``k`` nearest tokens ``j`` in
+    ``A`` that are matched; each is paired with a negative drawn from the unmatched tokens of ``B``
+    (from all of ``B`` but ``pi(i)`` and the positives when everything is matched), and
+    ``[d(B_pi(i), B_pos) - d(B_pi(i), B_neg) + margin]_+`` is averaged per anchor, over anchors, then
+    over pairs. Unmatched tokens take no part, which keeps different anatomies from collapsing onto
+    each other. The loss sums the two directions ``(A, B) = (Z1_p, Z2_q)`` and ``(Z2_q, Z1_p)``.
+
+    Randomness: the pairs (see :func:`draw_subject_pairs`, skipped when ``pairs`` is given), then one
+    draw ``u = torch.rand((2, P, T, k), generator=generator)``; ``u[direction, pair, i]`` draws anchor
+    ``i``'s negatives without replacement (see :func:`~taco.losses.sampling.draw_ranks`); the ``c``-th
+    positive meets the ``c``-th draw.
+
+    Args:
+        num_neighbours: ``k``, neighbourhood size inside ``A``.
+        margin: ranking margin.
+        max_pairs: most ordered subject pairs per call.
+
+    Reference: "Beyond Instance-Level Self-Supervision in 3D Multi-Modal Medical Imaging", ICML 2026.
+    """
+
+    def __init__(self, num_neighbours: int = 5, margin: float = 0.4, max_pairs: int = 6):
+        super().__init__()
+        if num_neighbours < 1:
+            raise ValueError(f"num_neighbours must be >= 1, got {num_neighbours}.")
+        if max_pairs < 1:
+            raise ValueError(f"max_pairs must be >= 1, got {max_pairs}.")
+        self.num_neighbours = num_neighbours
+        self.margin = float(margin)
+        self.max_pairs = max_pairs
+
+    def forward(self, tokens1: torch.Tensor | TokenGeometry, tokens2: torch.Tensor | TokenGeometry,
+                generator: torch.Generator | None = None, pairs: torch.Tensor | None = None) -> torch.Tensor:
+        """
+        Args:
+            tokens1: ``(S, T, C)`` tokens of each subject's first image (or their :class:`TokenGeometry`).
+            tokens2: ``(S, T, C)`` tokens of each subject's second image.
+            generator: source of the random pairs and negatives.
+            pairs: optional ``(P, 2)`` ordered subject pairs ``(p, q)``, ``p != q``; drawn when None.
+
+        Returns:
+            scalar loss (zero, still attached to the graph, when ``S < 2`` or nothing is matched).
+        """
+        geometry1, geometry2 = as_geometry(tokens1), as_geometry(tokens2)
+        if geometry1.shape != geometry2.shape:
+            raise ValueError(f"tokens1 and tokens2 must have the same shape, got {tuple(geometry1.shape)} "
+                             f"and {tuple(geometry2.shape)}.")
+        num_subjects, num_tokens, _ = geometry1.shape
+        k = self.num_neighbours
+        if num_tokens < k + 2:
+            raise ValueError(f"inter-instance loss with num_neighbours={k} needs at least {k + 2} tokens, "
+                             f"got {num_tokens}.")
+        device = geometry1.tokens.device
+        if pairs is None:
+            if num_subjects < 2:
+                return geometry1.tokens.sum() * 0.0 + geometry2.tokens.sum() * 0.0
+            pairs = draw_subject_pairs(num_subjects, self.max_pairs, generator, device)
+        elif pairs.ndim != 2 or pairs.shape[1] != 2:
+            raise ValueError(f"pairs must have shape (P, 2), got {tuple(pairs.shape)}.")
+        first, second = pairs[:, 0], pairs[:, 1]
+        uniforms = torch.rand((2, pairs.shape[0], num_tokens, k), generator=generator, device=device)
+
+        with torch.no_grad():
+            unit1, unit2 = geometry1.unit_tokens.detach()[first], geometry2.unit_tokens.detach()[second]
+            similarity = unit1 @ unit2.transpose(1, 2)
+            nearest_12, nearest_21 = nearest_both_ways(similarity)
+            mutual_1, mutual_2 = is_round_trip(nearest_12, nearest_21), is_round_trip(nearest_21, nearest_12)
+        neighbours1 = geometry1.nearest_neighbours("cosine", k)[first]
+        neighbours2 = geometry2.nearest_neighbours("cosine", k)[second]
+        forward = self._direction(neighbours1, geometry2.unit_tokens[second], nearest_12, mutual_1, mutual_2,
+                                  uniforms[0])
+        backward = self._direction(neighbours2, geometry1.unit_tokens[first], nearest_21, mutual_2, mutual_1,
+                                   uniforms[1])
+        return forward + backward
+
+    def _direction(self, neighbours_a: torch.Tensor, unit_b: torch.Tensor, nearest: torch.Tensor,
+                   matched_a: torch.Tensor, matched_b: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+        """Loss of one direction ``A -> B`` over ``P`` pairs.
+
+        Args:
+            neighbours_a: ``(P, T, k)`` cosine k-NN of each token inside ``A``.
+            unit_b: ``(P, T, C)`` unit-norm tokens of ``B`` (ranked; carries gradient).
+            nearest: ``(P, T)`` nearest token of ``B`` for each token of ``A`` (``pi`` where matched).
+            matched_a: ``(P, T)`` bool, token of ``A`` is a mutual match.
+            matched_b: ``(P, T)`` bool, token of ``B`` is a mutual match.
+            uniforms: ``(P, T, k)`` uniforms for the negatives.
+        """
+        num_pairs, num_tokens, k = neighbours_a.shape
+        with torch.no_grad():
+            flat_neighbours = neighbours_a.flatten(1)
+            is_positive = matched_a.gather(1, flat_neighbours).view(num_pairs, num_tokens, k)
+            positives = nearest.gather(1, flat_neighbours).view(num_pairs, num_tokens, k)
+            # matched neighbours first, in neighbour order, so positive c meets negative draw c
+            order = torch.sort((~is_positive).to(torch.uint8), dim=-1, stable=True).indices
+            is_positive, positives = is_positive.gather(-1, order), positives.gather(-1, order)
+            num_positives = is_positive.sum(-1)
+            anchor_used = matched_a & (num_positives > 0)
+
+            # negatives come from the unmatched tokens of B, or, when all are matched, from all of B
+            # but the anchor's own match and its positives
+            num_unmatched = (~matched_b).sum(-1, keepdim=True)
+            has_unmatched = num_unmatched > 0
+            population = torch.where(has_unmatched, num_unmatched, num_tokens - 1 - num_positives)
+            ranks, has_negative = draw_ranks(uniforms, population)
+            unmatched_first = torch.sort(matched_b.to(torch.uint8), dim=-1, stable=True).indices
+            from_unmatched = unmatched_first.gather(1, ranks.flatten(1).clamp_max(num_tokens - 1)).view_as(ranks)
+            excluded = torch.cat([nearest.unsqueeze(-1), torch.where(is_positive, positives, num_tokens)], dim=-1)
+            from_everything = rank_to_index_skipping(ranks, excluded)
+            negatives = torch.where(has_unmatched.unsqueeze(-1), from_unmatched, from_everything)
+            term_used = is_positive & has_negative & anchor_used.unsqueeze(-1)
+
+        hinge = ranking_hinge(unit_b, nearest, positives, negatives.clamp_max(num_tokens - 1), self.margin, "cosine")
+        per_anchor = _masked_mean(hinge, term_used, -1)
+        per_pair = _masked_mean(per_anchor, anchor_used, -1)
+        return _masked_mean(per_pair, anchor_used.any(-1), 0)

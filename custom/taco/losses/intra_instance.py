@@ -1,0 +1,109 @@
+"""Intra-instance cross-modal neighbourhood-ranking loss."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from taco.losses.sampling import draw_ranks, rank_to_index_skipping
+from taco.losses.token_geometry import TokenGeometry, as_geometry, check_metric, gather_tokens, pair_distance
+
+__all__ = ["IntraInstanceRankingLoss", "ranking_hinge"]
+
+
+def ranking_hinge(tokens: torch.Tensor, anchors: torch.Tensor | None, positives: torch.Tensor,
+                  negatives: torch.Tensor, margin: float, metric: str) -> torch.Tensor:
+    """Triplet hinge ``[d(anchor, positive) - d(anchor, negative) + margin]_+`` within token sets.
+
+    Args:
+        tokens: ``(N, T, C)`` ranking tokens (unit-norm for "cosine", see :func:`pair_distance`).
+        anchors: ``(N, A)`` anchor indices, or None when anchor ``a`` is token ``a`` (``A = T``).
+        positives: ``(N, A, K)`` indices.
+        negatives: ``(N, A, K)`` indices.
+        margin: the ranking margin.
+        metric: "cosine" or "euclidean".
+
+    Returns:
+        ``(N, A, K)`` hinge values.
+    """
+    anchor_tokens = tokens if anchors is None else gather_tokens(tokens, anchors)
+    # one gather and one product for positives and negatives together
+    distance = pair_distance(anchor_tokens, gather_tokens(tokens, torch.cat([positives, negatives], dim=-1)), metric)
+    positive_distance, negative_distance = distance.split(positives.shape[-1], dim=-1)
+    return (positive_distance - negative_distance + margin).clamp_min(0.0)
+
+
+class IntraInstanceRankingLoss(nn.Module):
+    """Cross-modal neighbourhood ranking between two co-registered modalities of one subject (TACO).
+
+    Token ``i`` of both modalities lies at the same place, so a token's neighbourhood in one modality
+    should stay its neighbourhood in the other. For direction 1->2: ``N_i`` are the ``k`` nearest
+    tokens to ``i`` in modality 1 (self excluded by index, no gradient), ``R_i`` are ``k`` tokens
+    drawn uniformly from the rest, and in modality 2 each neighbour must be closer to ``i`` than its
+    paired random token by ``margin``:
+    ``L(1->2) = mean_{i,n} [r(Z2_i, Z2_{N_i[n]}) - r(Z2_i, Z2_{R_i[n]}) + margin]_+``.
+    The loss is ``L(1->2) + L(2->1)`` averaged over subjects whose two images differ.
+
+    Randomness: one draw ``u = torch.rand((2, S, T, k), generator=generator)``; ``u[direction, s, i]``
+    draws ``R_i`` without replacement (see :func:`~taco.losses.sampling.draw_ranks`), slot ``n`` paired
+    with neighbour ``n``.
+
+    Args:
+        num_neighbours: ``k``.
+        margin: ranking margin.
+        neighbour_metric: "euclidean" or "cosine", distance that chooses the neighbourhoods.
+        ranking_metric: "cosine" or "euclidean", distance that is ranked.
+
+    Reference: "Beyond Instance-Level Self-Supervision in 3D Multi-Modal Medical Imaging", ICML 2026.
+    """
+
+    def __init__(self, num_neighbours: int = 5, margin: float = 0.05, neighbour_metric: str = "euclidean",
+                 ranking_metric: str = "cosine"):
+        super().__init__()
+        if num_neighbours < 1:
+            raise ValueError(f"num_neighbours must be >= 1, got {num_neighbours}.")
+        self.num_neighbours = num_neighbours
+        self.margin = float(margin)
+        self.neighbour_metric = check_metric(neighbour_metric, "neighbour_metric")
+        self.ranking_metric = check_metric(ranking_metric, "ranking_metric")
+
+    def forward(self, tokens1: torch.Tensor | TokenGeometry, tokens2: torch.Tensor | TokenGeometry,
+                distinct: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """
+        Args:
+            tokens1: ``(S, T, C)`` tokens of the first modality (or their :class:`TokenGeometry`).
+            tokens2: ``(S, T, C)`` tokens of the second modality, token ``i`` at the same place.
+            distinct: ``(S,)`` bool, False for subjects whose two images are the same modality
+                (they are left out). Default: all True.
+            generator: source of the random negatives.
+
+        Returns:
+            scalar loss (zero, still attached to the graph, when no subject is distinct).
+        """
+        geometry1, geometry2 = as_geometry(tokens1), as_geometry(tokens2)
+        if geometry1.shape != geometry2.shape:
+            raise ValueError(f"tokens1 and tokens2 must have the same shape, got {tuple(geometry1.shape)} "
+                             f"and {tuple(geometry2.shape)}.")
+        num_subjects, num_tokens, _ = geometry1.shape
+        k = self.num_neighbours
+        if num_tokens < 2 * k + 1:
+            raise ValueError(f"intra-instance loss with num_neighbours={k} needs at least {2 * k + 1} tokens, "
+                             f"got {num_tokens}; pick an earlier encoder stage or a larger input.")
+        device = geometry1.tokens.device
+        uniforms = torch.rand((2, num_subjects, num_tokens, k), generator=generator, device=device)
+        anchors = torch.arange(num_tokens, device=device).view(1, num_tokens, 1).expand(num_subjects, -1, -1)
+
+        per_direction = []
+        for direction, (source, target) in enumerate(((geometry1, geometry2), (geometry2, geometry1))):
+            neighbours = source.nearest_neighbours(self.neighbour_metric, k)
+            ranks, _ = draw_ranks(uniforms[direction], torch.tensor(num_tokens - k - 1, device=device))
+            negatives = rank_to_index_skipping(ranks, torch.cat([anchors, neighbours], dim=-1))
+            hinge = ranking_hinge(target.ranking_tokens(self.ranking_metric), None, neighbours, negatives,
+                                  self.margin, self.ranking_metric)
+            per_direction.append(hinge.mean(dim=(1, 2)))
+        per_subject = per_direction[0] + per_direction[1]
+
+        if distinct is None:
+            return per_subject.mean()
+        weights = distinct.to(device=device, dtype=per_subject.dtype)
+        return (per_subject * weights).sum() / weights.sum().clamp_min(1.0)

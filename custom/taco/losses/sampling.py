@@ -1,0 +1,56 @@
+"""Vectorised sampling without replacement for the negatives of the ranking losses.
+
+Every row draws from its own candidate set with ``k`` uniforms, so the cost is ``O(rows * k^2)``
+instead of a ``(T, T)`` matrix of random keys per set.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["draw_ranks", "rank_to_index_skipping"]
+
+
+def draw_ranks(uniforms: torch.Tensor, population: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sequential draw without replacement of ranks in ``[0, n)``.
+
+    Draw ``m`` takes the ``floor(u_m * (n - m))``-th (0-based) of the ranks not drawn yet, which is
+    uniform sampling without replacement; the product is formed in ``uniforms``' dtype.
+
+    Args:
+        uniforms: ``(..., k)`` i.i.d. uniforms in ``[0, 1)``.
+        population: ``(...)`` long, ``n`` for each row.
+
+    Returns:
+        ``(..., k)`` long ranks and ``(..., k)`` bool, True where slot ``m < n`` holds a real draw.
+    """
+    population = population.expand(uniforms.shape[:-1])
+    drawn: list[torch.Tensor] = []
+    for slot in range(uniforms.shape[-1]):
+        remaining = (population - slot).clamp_min(1)
+        rank = torch.floor(uniforms[..., slot] * remaining.to(uniforms.dtype)).long()
+        rank = torch.minimum(rank, remaining - 1)
+        if drawn:
+            # shift past the ranks drawn before, smallest first, to index the ranks still remaining
+            for earlier in torch.stack(drawn, dim=-1).sort(dim=-1).values.unbind(-1):
+                rank = rank + (earlier <= rank).long()
+        drawn.append(rank)
+    ranks = torch.stack(drawn, dim=-1)
+    slots = torch.arange(uniforms.shape[-1], device=uniforms.device)
+    return ranks, slots < population.unsqueeze(-1)
+
+
+def rank_to_index_skipping(ranks: torch.Tensor, excluded: torch.Tensor) -> torch.Tensor:
+    """Map ranks among ``{0..T-1}`` minus an excluded set to token indices.
+
+    Args:
+        ranks: ``(..., K)`` long ranks.
+        excluded: ``(..., E)`` long, distinct excluded indices per row; entries ``>= T`` are padding.
+
+    Returns:
+        ``(..., K)`` long indices: the ``r``-th smallest index that is not excluded.
+    """
+    index = ranks
+    for skipped in excluded.sort(dim=-1).values.unbind(-1):
+        index = index + (skipped.unsqueeze(-1) <= index).long()
+    return index

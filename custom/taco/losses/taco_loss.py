@@ -1,0 +1,67 @@
+"""The TACO pre-training objective: reconstruction plus the two topology terms."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from taco.losses.inter_instance import InterInstanceRankingLoss
+from taco.losses.intra_instance import IntraInstanceRankingLoss
+from taco.losses.token_geometry import TokenGeometry
+
+__all__ = ["TacoLoss"]
+
+
+class TacoLoss(nn.Module):
+    """``L = w_rec * MSE(reconstruction, target) + w_intra * L_intra + w_inter * L_inter``.
+
+    The token geometry (one Gram matrix per subject and modality) is computed once and shared by both
+    topology terms. A term whose weight is 0 is not computed (reconstruction-only baseline, ablations)
+    and reported as 0.
+
+    Args:
+        intra: the intra-instance loss (default: :class:`IntraInstanceRankingLoss` with paper defaults).
+        inter: the inter-instance loss (default: :class:`InterInstanceRankingLoss` with paper defaults).
+        reconstruction_weight: ``w_rec``.
+        intra_weight: ``w_intra``.
+        inter_weight: ``w_inter``.
+    """
+
+    def __init__(self, intra: IntraInstanceRankingLoss | None = None, inter: InterInstanceRankingLoss | None = None,
+                 reconstruction_weight: float = 1.0, intra_weight: float = 10.0, inter_weight: float = 10.0):
+        super().__init__()
+        for name, weight in (("reconstruction_weight", reconstruction_weight), ("intra_weight", intra_weight),
+                             ("inter_weight", inter_weight)):
+            if weight < 0:
+                raise ValueError(f"{name} must be >= 0, got {weight}.")
+        self.intra = intra if intra is not None else IntraInstanceRankingLoss()
+        self.inter = inter if inter is not None else InterInstanceRankingLoss()
+        self.weights = {"reconstruction": float(reconstruction_weight), "intra": float(intra_weight),
+                        "inter": float(inter_weight)}
+
+    def forward(self, reconstruction: torch.Tensor, target: torch.Tensor, tokens1: torch.Tensor,
+                tokens2: torch.Tensor, distinct: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """
+        Args:
+            reconstruction: ``(2S, 1, D, H, W)`` decoder output.
+            target: ``(2S, 1, D, H, W)`` the normalised input.
+            tokens1: ``(S, T, C)`` tokens of each subject's first modality.
+            tokens2: ``(S, T, C)`` tokens of each subject's second modality.
+            distinct: ``(S,)`` bool, False where a subject's two images are the same modality.
+            generator: source of all random draws of the topology terms (intra first, then inter).
+
+        Returns:
+            ``{"loss", "reconstruction", "intra", "inter"}``: the weighted total and the unweighted terms.
+        """
+        zero = reconstruction.new_zeros(())
+        terms = {"reconstruction": zero, "intra": zero, "inter": zero}
+        if self.weights["reconstruction"] > 0:
+            terms["reconstruction"] = nn.functional.mse_loss(reconstruction, target)
+        geometry1, geometry2 = TokenGeometry(tokens1), TokenGeometry(tokens2)
+        if self.weights["intra"] > 0:
+            terms["intra"] = self.intra(geometry1, geometry2, distinct=distinct, generator=generator)
+        if self.weights["inter"] > 0:
+            terms["inter"] = self.inter(geometry1, geometry2, generator=generator)
+        total = sum(self.weights[name] * value for name, value in terms.items())
+        return {"loss": total, **terms}

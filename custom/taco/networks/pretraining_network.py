@@ -1,0 +1,62 @@
+"""Encoder, reconstruction head and token projection trained together by TACO."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from taco.networks.encoder import swin_encoder, stage_channels
+from taco.networks.reconstruction_head import ReconstructionHead
+from taco.networks.tokens import TokenProjection, spatial_tokens
+
+__all__ = ["PretrainingOutput", "TacoPretrainingNetwork"]
+
+_DOWNSAMPLING = 32  # patch size 2 and four stride-2 stages
+
+
+class PretrainingOutput(NamedTuple):
+    reconstruction: torch.Tensor
+    """``(B, 1, D, H, W)``, the input reconstructed from the deepest features."""
+    tokens: torch.Tensor
+    """``(B, T, C')`` projected spatial tokens of the chosen stage."""
+
+
+class TacoPretrainingNetwork(nn.Module):
+    """Swin encoder (1 channel, shared by all modalities) with the two pre-training heads.
+
+    Args:
+        feature_size: Swin embedding size (48 at paper scale).
+        depths: Swin blocks per stage.
+        num_heads: attention heads per stage.
+        token_stage: encoder stage whose feature map gives the topology tokens (0 = patch embedding,
+            4 = deepest; at 96^3 the stages have 48^3, 24^3, 12^3, 6^3 and 3^3 positions).
+        projection_channels: token projection width; 0 uses the stage's features as they are.
+        use_checkpoint: activation checkpointing in the encoder.
+        use_v2: SwinUNETR v2 residual convolution blocks.
+    """
+
+    def __init__(self, feature_size: int = 48, depths: Sequence[int] = (2, 2, 2, 2),
+                 num_heads: Sequence[int] = (3, 6, 12, 24), token_stage: int = 4, projection_channels: int = 128,
+                 use_checkpoint: bool = False, use_v2: bool = True):
+        super().__init__()
+        self.token_stage = token_stage
+        self.encoder = swin_encoder(1, feature_size, depths, num_heads, use_checkpoint, use_v2)
+        self.reconstruction_head = ReconstructionHead(stage_channels(feature_size, 4), out_channels=1)
+        self.projection = TokenProjection(stage_channels(feature_size, token_stage), projection_channels)
+
+    def forward(self, images: torch.Tensor) -> PretrainingOutput:
+        """
+        Args:
+            images: ``(B, 1, D, H, W)``, each side divisible by 32.
+        """
+        if images.ndim != 5 or images.shape[1] != 1:
+            raise ValueError(f"images must be (B, 1, D, H, W), got {tuple(images.shape)}.")
+        if any(side % _DOWNSAMPLING for side in images.shape[2:]):
+            raise ValueError(f"spatial size must be divisible by {_DOWNSAMPLING}, got {tuple(images.shape[2:])}; "
+                             "set roi_size accordingly.")
+        features = self.encoder(images)
+        return PretrainingOutput(self.reconstruction_head(features[-1]),
+                                 self.projection(spatial_tokens(features[self.token_stage])))

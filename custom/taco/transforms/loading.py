@@ -1,0 +1,98 @@
+"""Loading the modalities of one subject into one channel-first image, with every check named."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from monai.config import KeysCollection
+from monai.data import MetaTensor
+from monai.transforms import LoadImage, MapTransform
+
+__all__ = ["LoadModalitiesd"]
+
+
+class LoadModalitiesd(MapTransform):
+    """Load a subject's modalities, check them, and stack them as channels ``(M, D, H, W)``.
+
+    ``data[key]`` is a list with one 3-D file per modality, or one path to a multi-channel file whose
+    volumes are the modalities (the form MONAI Label stores). Every check
+    raises an error that names the subject, the modality and the file:
+
+    - a missing file (``FileNotFoundError``) or one the readers cannot open (``ValueError``);
+    - an image that is not 3-D: a 4-D file with one volume is used as 3-D, more volumes are an error;
+    - non-finite voxels (NaN or inf);
+    - modalities of one subject with different shapes or affines (they must be co-registered and
+      resampled to one grid first).
+
+    Args:
+        keys: keys of the file lists.
+        subject_key: key of the subject name used in messages.
+        modality_names: names of the modalities in list order, used in messages.
+        affine_tolerance: largest absolute difference allowed between the modalities' affines (mm).
+        reader: optional reader passed to ``monai.transforms.LoadImage``.
+        allow_missing_keys: as in ``MapTransform``.
+    """
+
+    def __init__(self, keys: KeysCollection, subject_key: str = "subject",
+                 modality_names: Sequence[str] | None = None, affine_tolerance: float = 1e-3,
+                 reader: Any = None, allow_missing_keys: bool = False):
+        super().__init__(keys, allow_missing_keys)
+        self.subject_key = subject_key
+        self.modality_names = list(modality_names) if modality_names else None
+        self.affine_tolerance = affine_tolerance
+        self.loader = LoadImage(reader=reader, image_only=True, ensure_channel_first=True)
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        subject = d.get(self.subject_key, "<unnamed subject>")
+        for key in self.key_iterator(d):
+            one_file_per_modality = isinstance(d[key], (list, tuple))
+            files = list(d[key]) if one_file_per_modality else [d[key]]
+            if not files:
+                raise ValueError(f"subject {subject!r}: {key!r} lists no image files.")
+            volumes = [self._load(file, self._modality(index, len(files)), subject, one_file_per_modality)
+                       for index, file in enumerate(files)]
+            self._check_same_grid(volumes, files, subject)
+            image = torch.cat([volume.as_tensor() for volume in volumes], dim=0)
+            d[key] = MetaTensor(image, affine=volumes[0].affine, meta=dict(volumes[0].meta))
+            d[key].meta["modality_files"] = [str(file) for file in files]
+        return d
+
+    def _modality(self, index: int, count: int) -> str:
+        if self.modality_names is not None and len(self.modality_names) == count:
+            return self.modality_names[index]
+        return f"modality {index}"
+
+    def _load(self, file: str, modality: str, subject: Any, single_volume: bool) -> MetaTensor:
+        where = f"subject {subject!r}, {modality}, file {file}"
+        try:
+            volume = self.loader(file)
+        except FileNotFoundError as error:
+            raise FileNotFoundError(f"{where}: file not found.") from error
+        except Exception as error:  # the readers raise many types; all mean "cannot read this file"
+            raise ValueError(f"{where}: cannot be read as an image ({type(error).__name__}: {error}).") from error
+        if volume.ndim != 4:
+            raise ValueError(f"{where}: expected a 3-D image, got shape {tuple(volume.shape)} after loading.")
+        if single_volume and volume.shape[0] != 1:
+            raise ValueError(f"{where}: expected a 3-D image, got a 4-D image with {volume.shape[0]} volumes.")
+        non_finite = int((~torch.isfinite(volume.as_tensor())).sum())
+        if non_finite:
+            raise ValueError(f"{where}: {non_finite} non-finite voxels (NaN or inf).")
+        return volume
+
+    def _check_same_grid(self, volumes: list[MetaTensor], files: list[str], subject: Any) -> None:
+        reference, reference_file = volumes[0], files[0]
+        for volume, file in zip(volumes[1:], files[1:]):
+            if volume.shape[1:] != reference.shape[1:]:
+                raise ValueError(
+                    f"subject {subject!r}: modalities have different shapes, {tuple(reference.shape[1:])} in "
+                    f"{reference_file} and {tuple(volume.shape[1:])} in {file}; register and resample them "
+                    "to one grid first.")
+            difference = np.abs(np.asarray(volume.affine) - np.asarray(reference.affine)).max()
+            if difference > self.affine_tolerance:
+                raise ValueError(
+                    f"subject {subject!r}: modalities have different affines (max difference {difference:.4g}) in "
+                    f"{reference_file} and {file}; register and resample them to one grid first.")
