@@ -1,0 +1,44 @@
+import json
+
+import pytest
+
+from taco.data import datalist_modalities, load_datalist
+
+
+@pytest.fixture
+def datalist(tmp_path):
+    for name in ("a_t1.nii.gz", "a_t2.nii.gz", "a_seg.nii.gz"):
+        (tmp_path / name).write_bytes(b"x")
+    content = {"modalities": ["t1", "t2"],
+               "training": [{"subject": "a", "image": ["a_t1.nii.gz", "a_t2.nii.gz"], "label": "a_seg.nii.gz"}]}
+    path = tmp_path / "datalist.json"
+    path.write_text(json.dumps(content))
+    return path
+
+
+def test_relative_paths_resolve_against_the_datalist_folder(datalist):
+    (item,) = load_datalist(datalist)
+    assert item["image"] == [str(datalist.parent / "a_t1.nii.gz"), str(datalist.parent / "a_t2.nii.gz")]
+    assert item["label"] == str(datalist.parent / "a_seg.nii.gz")
+    assert datalist_modalities(datalist) == ["t1", "t2"]
+
+
+def test_missing_file_names_subject_modality_and_path(datalist):
+    (datalist.parent / "a_t2.nii.gz").unlink()
+    with pytest.raises(FileNotFoundError, match=r"subject 'a', t2: file not found: .*a_t2\.nii\.gz"):
+        load_datalist(datalist)
+
+
+def test_missing_section_lists_the_sections(datalist):
+    with pytest.raises(ValueError, match=r"no non-empty section 'validation' \(sections: \['modalities', 'training'\]\)"):
+        load_datalist(datalist, "validation")
+
+
+def test_missing_required_key(datalist):
+    with pytest.raises(ValueError, match=r"subject 'a': missing key 'class_label'"):
+        load_datalist(datalist, required_keys=("image", "class_label"))
+
+
+def test_missing_datalist(tmp_path):
+    with pytest.raises(FileNotFoundError, match="datalist not found"):
+        load_datalist(tmp_path / "nope.json")

@@ -1,0 +1,83 @@
+import gzip
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from taco.transforms import LoadModalitiesd
+
+SHAPE = (8, 9, 10)
+
+
+def write(path, array, affine=None):
+    nib.save(nib.Nifti1Image(np.asarray(array, dtype=np.float32), np.eye(4) * 2 if affine is None else affine), path)
+    return str(path)
+
+
+@pytest.fixture
+def subject(tmp_path):
+    rng = np.random.default_rng(0)
+    files = [write(tmp_path / f"s_{name}.nii.gz", rng.random(SHAPE) + index) for index, name in enumerate("abc")]
+    return {"subject": "s", "image": files}
+
+
+def load(item, names=("t1", "t2", "flair")):
+    return LoadModalitiesd("image", modality_names=names)(item)
+
+
+def test_stacks_modalities_as_channels(subject):
+    image = load(subject)["image"]
+    assert image.shape == (3, *SHAPE)
+    assert torch.allclose(image[1], torch.from_numpy(nib.load(subject["image"][1]).get_fdata().astype(np.float32)))
+    assert image.meta["modality_files"] == subject["image"]
+
+
+def test_single_multichannel_file_is_used_as_modalities(tmp_path):
+    file = write(tmp_path / "stack.nii.gz", np.random.default_rng(1).random((*SHAPE, 4)))
+    image = LoadModalitiesd("image")({"subject": "s", "image": file})["image"]
+    assert image.shape == (4, *SHAPE)
+
+
+def test_missing_file_names_subject_modality_and_file(subject, tmp_path):
+    subject["image"][2] = str(tmp_path / "gone.nii.gz")
+    with pytest.raises(FileNotFoundError, match=r"subject 's', flair, file .*gone\.nii\.gz"):
+        load(subject)
+
+
+def test_corrupt_file_is_a_value_error_naming_the_file(subject, tmp_path):
+    corrupt = tmp_path / "corrupt.nii.gz"
+    corrupt.write_bytes(gzip.compress(b"not a nifti at all"))
+    subject["image"][0] = str(corrupt)
+    with pytest.raises(ValueError, match=r"subject 's', t1, file .*corrupt\.nii\.gz: cannot be read"):
+        load(subject)
+
+
+def test_shape_mismatch_names_both_files(subject, tmp_path):
+    subject["image"][1] = write(tmp_path / "small.nii.gz", np.ones((8, 9, 9)))
+    with pytest.raises(ValueError, match=r"different shapes.*s_a\.nii\.gz.*small\.nii\.gz.*resample"):
+        load(subject)
+
+
+def test_affine_mismatch_is_refused(subject, tmp_path):
+    shifted = np.eye(4) * 2
+    shifted[3, 3], shifted[0, 3] = 1, 5.0
+    subject["image"][1] = write(tmp_path / "shifted.nii.gz", np.ones(SHAPE), shifted)
+    with pytest.raises(ValueError, match=r"different affines.*shifted\.nii\.gz"):
+        load(subject)
+
+
+def test_nan_voxels_are_refused(subject, tmp_path):
+    array = np.ones(SHAPE)
+    array[1, 2, 3] = np.nan
+    subject["image"][2] = write(tmp_path / "nan.nii.gz", array)
+    with pytest.raises(ValueError, match=r"flair, file .*nan\.nii\.gz: 1 non-finite voxels"):
+        load(subject)
+
+
+def test_4d_file_with_one_volume_is_3d_but_more_volumes_are_refused(subject, tmp_path):
+    subject["image"][0] = write(tmp_path / "one.nii.gz", np.ones((*SHAPE, 1)))
+    assert load(subject)["image"].shape == (3, *SHAPE)
+    subject["image"][0] = write(tmp_path / "two.nii.gz", np.ones((*SHAPE, 2)))
+    with pytest.raises(ValueError, match=r"two\.nii\.gz: expected a 3-D image, got a 4-D image with 2 volumes"):
+        load(subject)
