@@ -103,25 +103,24 @@ class InterInstanceRankingLoss(nn.Module):
         uniforms = torch.rand((2, pairs.shape[0], num_tokens, k), generator=generator, device=device)
 
         with torch.no_grad():
-            unit1, unit2 = geometry1.unit_tokens.detach()[first], geometry2.unit_tokens.detach()[second]
-            similarity = unit1 @ unit2.transpose(1, 2)
+            similarity = geometry1.unit_tokens.detach()[first] @ geometry2.unit_tokens.detach()[second].transpose(1, 2)
             nearest_12, nearest_21 = nearest_both_ways(similarity)
             mutual_1, mutual_2 = is_round_trip(nearest_12, nearest_21), is_round_trip(nearest_21, nearest_12)
         neighbours1 = geometry1.nearest_neighbours("cosine", k)[first]
         neighbours2 = geometry2.nearest_neighbours("cosine", k)[second]
-        forward = self._direction(neighbours1, geometry2.unit_tokens[second], nearest_12, mutual_1, mutual_2,
-                                  uniforms[0])
-        backward = self._direction(neighbours2, geometry1.unit_tokens[first], nearest_21, mutual_2, mutual_1,
-                                   uniforms[1])
+        forward = self._direction(neighbours1, geometry2, second, nearest_12, mutual_1, mutual_2, uniforms[0])
+        backward = self._direction(neighbours2, geometry1, first, nearest_21, mutual_2, mutual_1, uniforms[1])
         return forward + backward
 
-    def _direction(self, neighbours_a: torch.Tensor, unit_b: torch.Tensor, nearest: torch.Tensor,
-                   matched_a: torch.Tensor, matched_b: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    def _direction(self, neighbours_a: torch.Tensor, geometry_b: TokenGeometry, subjects_b: torch.Tensor,
+                   nearest: torch.Tensor, matched_a: torch.Tensor, matched_b: torch.Tensor,
+                   uniforms: torch.Tensor) -> torch.Tensor:
         """Loss of one direction ``A -> B`` over ``P`` pairs.
 
         Args:
             neighbours_a: ``(P, T, k)`` cosine k-NN of each token inside ``A``.
-            unit_b: ``(P, T, C)`` unit-norm tokens of ``B`` (ranked; carries gradient).
+            geometry_b: the token sets ``B`` is taken from (ranked; carries gradient).
+            subjects_b: ``(P,)`` which set of ``geometry_b`` is ``B`` for each pair.
             nearest: ``(P, T)`` nearest token of ``B`` for each token of ``A`` (``pi`` where matched).
             matched_a: ``(P, T)`` bool, token of ``A`` is a mutual match.
             matched_b: ``(P, T)`` bool, token of ``B`` is a mutual match.
@@ -151,7 +150,10 @@ class InterInstanceRankingLoss(nn.Module):
             negatives = torch.where(has_unmatched.unsqueeze(-1), from_unmatched, from_everything)
             term_used = is_positive & has_negative & anchor_used.unsqueeze(-1)
 
-        hinge = ranking_hinge(unit_b, nearest, positives, negatives.clamp_max(num_tokens - 1), self.margin, "cosine")
+        hinge = ranking_hinge(geometry_b, geometry_b.global_index(nearest, subjects_b),
+                              geometry_b.global_index(positives, subjects_b),
+                              geometry_b.global_index(negatives.clamp_max(num_tokens - 1), subjects_b),
+                              self.margin, "cosine")
         per_anchor = _masked_mean(hinge, term_used, -1)
         per_pair = _masked_mean(per_anchor, anchor_used, -1)
         return _masked_mean(per_pair, anchor_used.any(-1), 0)

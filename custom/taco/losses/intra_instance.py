@@ -6,18 +6,18 @@ import torch
 from torch import nn
 
 from taco.losses.sampling import draw_ranks, rank_to_index_skipping
-from taco.losses.token_geometry import TokenGeometry, as_geometry, check_metric, gather_tokens, pair_distance
+from taco.losses.token_geometry import TokenGeometry, as_geometry, check_metric
 
 __all__ = ["IntraInstanceRankingLoss", "ranking_hinge"]
 
 
-def ranking_hinge(tokens: torch.Tensor, anchors: torch.Tensor | None, positives: torch.Tensor,
-                  negatives: torch.Tensor, margin: float, metric: str) -> torch.Tensor:
-    """Triplet hinge ``[d(anchor, positive) - d(anchor, negative) + margin]_+`` within token sets.
+def ranking_hinge(geometry: TokenGeometry, anchors: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor,
+                  margin: float, metric: str) -> torch.Tensor:
+    """Triplet hinge ``[d(anchor, positive) - d(anchor, negative) + margin]_+`` inside a token geometry.
 
     Args:
-        tokens: ``(N, T, C)`` ranking tokens (unit-norm for "cosine", see :func:`pair_distance`).
-        anchors: ``(N, A)`` anchor indices, or None when anchor ``a`` is token ``a`` (``A = T``).
+        geometry: the token sets holding all three (indices are global, see :class:`TokenGeometry`).
+        anchors: ``(N, A)`` anchor indices.
         positives: ``(N, A, K)`` indices.
         negatives: ``(N, A, K)`` indices.
         margin: the ranking margin.
@@ -26,9 +26,9 @@ def ranking_hinge(tokens: torch.Tensor, anchors: torch.Tensor | None, positives:
     Returns:
         ``(N, A, K)`` hinge values.
     """
-    anchor_tokens = tokens if anchors is None else gather_tokens(tokens, anchors)
-    # one gather and one product for positives and negatives together
-    distance = pair_distance(anchor_tokens, gather_tokens(tokens, torch.cat([positives, negatives], dim=-1)), metric)
+    rows = anchors.unsqueeze(-1).expand_as(positives)
+    # one lookup for positives and negatives together
+    distance = geometry.distance(torch.cat([rows, rows], dim=-1), torch.cat([positives, negatives], dim=-1), metric)
     positive_distance, negative_distance = distance.split(positives.shape[-1], dim=-1)
     return (positive_distance - negative_distance + margin).clamp_min(0.0)
 
@@ -91,15 +91,15 @@ class IntraInstanceRankingLoss(nn.Module):
                              f"got {num_tokens}; pick an earlier encoder stage or a larger input.")
         device = geometry1.tokens.device
         uniforms = torch.rand((2, num_subjects, num_tokens, k), generator=generator, device=device)
-        anchors = torch.arange(num_tokens, device=device).view(1, num_tokens, 1).expand(num_subjects, -1, -1)
+        anchors = torch.arange(num_tokens, device=device).expand(num_subjects, -1)
 
         per_direction = []
         for direction, (source, target) in enumerate(((geometry1, geometry2), (geometry2, geometry1))):
             neighbours = source.nearest_neighbours(self.neighbour_metric, k)
             ranks, _ = draw_ranks(uniforms[direction], torch.tensor(num_tokens - k - 1, device=device))
-            negatives = rank_to_index_skipping(ranks, torch.cat([anchors, neighbours], dim=-1))
-            hinge = ranking_hinge(target.ranking_tokens(self.ranking_metric), None, neighbours, negatives,
-                                  self.margin, self.ranking_metric)
+            negatives = rank_to_index_skipping(ranks, torch.cat([anchors.unsqueeze(-1), neighbours], dim=-1))
+            hinge = ranking_hinge(target, target.global_index(anchors), target.global_index(neighbours),
+                                  target.global_index(negatives), self.margin, self.ranking_metric)
             per_direction.append(hinge.mean(dim=(1, 2)))
         per_subject = per_direction[0] + per_direction[1]
 

@@ -1,4 +1,4 @@
-"""Neighbourhoods and distances of token sets, computed once and shared by the topology losses."""
+"""Similarities, neighbourhoods and sampled distances of token sets, computed once per step."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from functools import cached_property
 
 import torch
 
-__all__ = ["TokenGeometry", "DISTANCE_METRICS", "check_metric", "as_geometry", "gather_tokens", "pair_distance"]
+__all__ = ["TokenGeometry", "DISTANCE_METRICS", "check_metric", "as_geometry"]
 
 DISTANCE_METRICS = ("cosine", "euclidean")
 _EPS = 1e-8
@@ -19,47 +19,39 @@ def check_metric(name: str, argument: str) -> str:
     return name
 
 
-def gather_tokens(tokens: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-    """Pick tokens by index within each set.
+class _SampledSimilarity(torch.autograd.Function):
+    """``<u_r, u_c>`` for index pairs, read from a precomputed similarity table.
 
-    Args:
-        tokens: ``(N, T, C)``.
-        indices: ``(N, ...)`` long indices into ``T``.
-
-    Returns:
-        ``(N, ..., C)``.
+    The forward pass costs a gather; the backward pass is one sparse-dense product
+    ``dU = (W + W^T) U`` with ``W`` holding the incoming gradients at the sampled pairs, so no
+    ``(T, T)`` matrix is formed or differentiated.
     """
-    num_sets, num_tokens, channels = tokens.shape
-    offsets = torch.arange(num_sets, device=indices.device).view(-1, *([1] * (indices.ndim - 1))) * num_tokens
-    # row lookups in one flat table: much cheaper than gather with an index expanded over channels
-    rows = tokens.reshape(num_sets * num_tokens, channels).index_select(0, (indices + offsets).flatten())
-    return rows.view(*indices.shape, channels)
 
+    @staticmethod
+    def forward(ctx, unit_tokens: torch.Tensor, table: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor):
+        num_tokens = table.shape[-1]
+        ctx.save_for_backward(unit_tokens, rows, cols)
+        return table.reshape(-1)[rows * num_tokens + cols % num_tokens]
 
-def pair_distance(anchors: torch.Tensor, others: torch.Tensor, metric: str) -> torch.Tensor:
-    """Distances between each anchor and its own list of other tokens.
-
-    Only the ``(..., K)`` distances the ranking needs are formed, so gradients never touch a
-    ``(T, T)`` matrix. For "cosine" pass unit-norm tokens: the distance is ``1 - <u, v>``.
-
-    Args:
-        anchors: ``(..., C)``.
-        others: ``(..., K, C)``.
-        metric: "cosine" (unit-norm inputs) or "euclidean".
-
-    Returns:
-        ``(..., K)`` distances.
-    """
-    if metric == "cosine":
-        return 1.0 - (others @ anchors.unsqueeze(-1)).squeeze(-1)
-    return torch.linalg.vector_norm(anchors.unsqueeze(-2) - others, dim=-1)
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        unit_tokens, rows, cols = ctx.saved_tensors
+        rows, cols, grad = rows.reshape(-1), cols.reshape(-1), grad.reshape(-1)
+        size = unit_tokens.shape[0]
+        weights = torch.sparse_coo_tensor(torch.stack([torch.cat([rows, cols]), torch.cat([cols, rows])]),
+                                          torch.cat([grad, grad]), (size, size), check_invariants=False)
+        return torch.sparse.mm(weights, unit_tokens), None, None, None
 
 
 class TokenGeometry:
-    """``S`` token sets with their unit-norm versions and cached k-nearest-neighbour tables.
+    """``S`` token sets with the quantities the topology losses share.
 
-    The ``(T, T)`` similarity products dominate the cost of the topology losses, so each is formed once
-    per token set and metric, without gradient, and only its k-NN table is kept.
+    The ``(S, T, T)`` cosine-similarity table is the dominant cost; it is formed once per token set,
+    without gradient, and serves the k-NN tables of both metrics, the mutual-nearest-neighbour search
+    and the forward values of the cosine ranking distances. Gradients reach the tokens through
+    :meth:`distance` only, at the sampled pairs.
+
+    Tokens are addressed by *global* indices ``s * T + i`` (token ``i`` of set ``s``).
 
     Args:
         tokens: ``(S, T, C)`` token features.
@@ -76,43 +68,68 @@ class TokenGeometry:
         return self.tokens.shape
 
     @cached_property
-    def unit_tokens(self) -> torch.Tensor:
-        """``(S, T, C)`` tokens scaled to unit norm (zero tokens stay zero); carries gradient."""
-        return self.tokens / torch.linalg.vector_norm(self.tokens, dim=-1, keepdim=True).clamp_min(_EPS)
+    def norms(self) -> torch.Tensor:
+        """``(S, T)`` token norms (with gradient, even when first read under ``no_grad``)."""
+        with torch.enable_grad():
+            return torch.linalg.vector_norm(self.tokens, dim=-1)
 
-    def ranking_tokens(self, metric: str) -> torch.Tensor:
-        """The tokens :func:`pair_distance` expects for ``metric``: unit-norm for cosine, raw otherwise."""
-        return self.unit_tokens if check_metric(metric, "metric") == "cosine" else self.tokens
+    @cached_property
+    def unit_tokens(self) -> torch.Tensor:
+        """``(S, T, C)`` tokens scaled to unit norm (zero tokens stay zero), with gradient."""
+        with torch.enable_grad():
+            return self.tokens / self.norms.clamp_min(_EPS).unsqueeze(-1)
+
+    @cached_property
+    def cosine_table(self) -> torch.Tensor:
+        """``(S, T, T)`` cosine similarities, without gradient."""
+        unit = self.unit_tokens.detach()
+        with torch.no_grad():
+            return unit @ unit.transpose(1, 2)
+
+    def global_index(self, local: torch.Tensor, sets: torch.Tensor | None = None) -> torch.Tensor:
+        """Global indices of ``local`` token indices ``(N, ...)``, row ``n`` in set ``sets[n]`` (default ``n``)."""
+        if sets is None:
+            sets = torch.arange(local.shape[0], device=local.device)
+        return local + (sets * self.shape[1]).view(-1, *([1] * (local.ndim - 1)))
 
     def nearest_neighbours(self, metric: str, num_neighbours: int) -> torch.Tensor:
-        """Indices of the ``k`` nearest other tokens of each token, nearest first, without gradient.
+        """Local indices of the ``k`` nearest other tokens of each token, nearest first, without gradient.
 
-        The token itself is excluded by index, so it is never its own neighbour even when other tokens
-        are identical to it (the reference code's ``argsort[:, 1:k+1]`` fails exactly there).
+        The token itself is removed by index from its ``k + 1`` nearest, so it is never its own
+        neighbour even when other tokens are identical to it (the reference code's
+        ``argsort[:, 1:k+1]`` fails exactly there).
 
         Returns:
             ``(S, T, k)`` long indices.
         """
         key = (check_metric(metric, "metric"), num_neighbours)
         if key not in self._neighbours:
+            table, norms = self.cosine_table, self.norms.detach()
             with torch.no_grad():
                 if metric == "cosine":
-                    inverse_norms = 1.0 / self._detached_gram.diagonal(dim1=-2, dim2=-1).sqrt().clamp_min(_EPS)
-                    closeness = self._detached_gram * inverse_norms.unsqueeze(-1) * inverse_norms.unsqueeze(-2)
+                    closeness = table
                 else:
-                    # -|u - v|^2 up to the row constant -|u|^2, which does not change a row's ranking
-                    squared_norms = self._detached_gram.diagonal(dim1=-2, dim2=-1).unsqueeze(-2)
-                    closeness = 2.0 * self._detached_gram - squared_norms
-                closeness.diagonal(dim1=-2, dim2=-1).fill_(float("-inf"))
-                self._neighbours[key] = closeness.topk(num_neighbours, dim=-1).indices
+                    # -|u - v|^2 up to the row constant -|u|^2, which does not change a row's order
+                    closeness = table * (2.0 * norms).unsqueeze(-1)
+                    closeness.mul_(norms.unsqueeze(-2)).sub_(norms.square().unsqueeze(-2))
+                candidates = closeness.topk(num_neighbours + 1, dim=-1).indices
+                is_self = candidates == torch.arange(self.shape[1], device=candidates.device).view(1, -1, 1)
+                # move the token itself (if among them) to the end, keeping the others in order
+                order = torch.sort(is_self.to(torch.uint8), dim=-1, stable=True).indices
+                self._neighbours[key] = candidates.gather(-1, order)[..., :num_neighbours]
         return self._neighbours[key]
 
-    @cached_property
-    def _detached_gram(self) -> torch.Tensor:
-        """``(S, T, T)`` inner products, shared by the k-NN tables of both metrics."""
-        with torch.no_grad():
-            tokens = self.tokens.detach()
-            return tokens @ tokens.transpose(1, 2)
+    def distance(self, rows: torch.Tensor, cols: torch.Tensor, metric: str) -> torch.Tensor:
+        """Distances between tokens ``rows`` and ``cols`` (global indices of the same shape).
+
+        "cosine" is ``1 - cos`` read from :attr:`cosine_table` with a sparse backward pass;
+        "euclidean" is computed from the gathered token vectors.
+        """
+        if check_metric(metric, "metric") == "cosine":
+            unit = self.unit_tokens.reshape(-1, self.shape[-1])
+            return 1.0 - _SampledSimilarity.apply(unit, self.cosine_table, rows, cols)
+        tokens = self.tokens.reshape(-1, self.shape[-1])
+        return torch.linalg.vector_norm(tokens[rows] - tokens[cols], dim=-1)
 
 
 def as_geometry(tokens: torch.Tensor | TokenGeometry) -> TokenGeometry:
