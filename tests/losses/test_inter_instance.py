@@ -9,7 +9,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from losses.reference import reference_inter_instance_loss, reference_mutual_nearest_neighbours  # noqa: E402
-from taco.losses import InterInstanceRankingLoss  # noqa: E402
+from taco.losses import InterInstanceRankingLoss, IntraInstanceRankingLoss, TokenGeometry  # noqa: E402
 
 TOLERANCE = {"atol": 1e-5, "rtol": 1e-5}
 
@@ -136,6 +136,30 @@ def test_zero_when_neighbours_are_far_closer_than_the_rest():
     assert len(reference_mutual_nearest_neighbours(tokens1[0], tokens2[1])) == 18
     assert value.item() == 0.0
     assert torch.count_nonzero(tokens1.grad) == 0 and torch.count_nonzero(tokens2.grad) == 0
+
+
+@pytest.mark.parametrize("inter_first", [True, False])
+def test_sharing_token_geometry_with_the_intra_loss_changes_nothing(inter_first):
+    # the geometry caches per-set quantities: whichever loss fills the cache, both must still see gradients
+    tokens1, tokens2 = shared_anatomy(3, 27, 16)
+    intra = IntraInstanceRankingLoss(ranking_metric="euclidean")
+    inter = InterInstanceRankingLoss()
+
+    def both(first, second):
+        generator = seeded()
+        if inter_first:
+            value = inter(first, second, generator=generator)
+            return value + intra(first, second, generator=generator)
+        value = intra(first, second, generator=generator)
+        return value + inter(first, second, generator=generator)
+
+    separate = both(tokens1, tokens2)
+    shared = both(TokenGeometry(tokens1), TokenGeometry(tokens2))
+    torch.testing.assert_close(shared, separate, **TOLERANCE)
+    for shared_gradient, separate_gradient in zip(
+        torch.autograd.grad(shared, (tokens1, tokens2)), torch.autograd.grad(separate, (tokens1, tokens2))
+    ):
+        torch.testing.assert_close(shared_gradient, separate_gradient, **TOLERANCE)
 
 
 def test_gradients_reach_only_the_paired_subjects():

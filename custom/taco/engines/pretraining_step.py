@@ -61,7 +61,9 @@ class PretrainingStep:
 
     def __call__(self, engine: Engine, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         device = engine.state.device
-        first, second = (torch.as_tensor(batch[key]).to(device, non_blocking=engine.non_blocking) for key in self.keys)
+        # plain tensors: MetaTensor bookkeeping on every op of the network costs more than the op on a CPU
+        first, second = (torch.as_tensor(batch[key]).as_subclass(torch.Tensor).to(device, non_blocking=engine.non_blocking)
+                         for key in self.keys)
         if first.shape != second.shape:
             raise ValueError(f"the two images of a pair must have the same shape, got {tuple(first.shape)} "
                              f"and {tuple(second.shape)}.")
