@@ -13,9 +13,7 @@ def _cosine_similarity_matrix(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return a @ b.transpose(-1, -2)
 
 
-def mutual_nearest_neighbour_map(
-    a: torch.Tensor, b: torch.Tensor, similarity: torch.Tensor | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
+def mutual_nearest_neighbour_map(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Nearest token of ``b`` for every token of ``a``, and whether the match is mutual.
 
     Token ``i`` of ``a`` and token ``j`` of ``b`` are mutual nearest neighbours under cosine distance
@@ -26,7 +24,6 @@ def mutual_nearest_neighbour_map(
     Args:
         a: ``(..., Ta, C)`` tokens.
         b: ``(..., Tb, C)`` tokens with the same leading dimensions.
-        similarity: optional precomputed ``(..., Ta, Tb)`` cosine similarities of ``a`` and ``b``.
 
     Returns:
         ``nearest``: ``(..., Ta)`` long, index in ``b`` of the nearest token to each token of ``a``;
@@ -38,9 +35,7 @@ def mutual_nearest_neighbour_map(
             f"got {tuple(a.shape)} and {tuple(b.shape)}."
         )
     with torch.no_grad():
-        if similarity is None:
-            similarity = _cosine_similarity_matrix(a.detach(), b.detach())
-        nearest, back = nearest_both_ways(similarity)
+        nearest, back = nearest_both_ways(_cosine_similarity_matrix(a.detach(), b.detach()))
         return nearest, is_round_trip(nearest, back)
 
 

@@ -8,7 +8,7 @@ from torch import nn
 from taco.correspondence import is_round_trip, nearest_both_ways
 from taco.losses.intra_instance import ranking_hinge
 from taco.losses.sampling import draw_ranks, rank_to_index_skipping
-from taco.losses.token_geometry import TokenGeometry, as_geometry
+from taco.losses.token_geometry import TokenGeometry, as_paired_geometries
 
 __all__ = ["InterInstanceRankingLoss", "draw_subject_pairs"]
 
@@ -83,10 +83,7 @@ class InterInstanceRankingLoss(nn.Module):
         Returns:
             scalar loss (zero, still attached to the graph, when ``S < 2`` or nothing is matched).
         """
-        geometry1, geometry2 = as_geometry(tokens1), as_geometry(tokens2)
-        if geometry1.shape != geometry2.shape:
-            raise ValueError(f"tokens1 and tokens2 must have the same shape, got {tuple(geometry1.shape)} "
-                             f"and {tuple(geometry2.shape)}.")
+        geometry1, geometry2 = as_paired_geometries(tokens1, tokens2)
         num_subjects, num_tokens, _ = geometry1.shape
         k = self.num_neighbours
         if num_tokens < k + 2:

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from taco.losses.sampling import draw_ranks, rank_to_index_skipping
-from taco.losses.token_geometry import TokenGeometry, as_geometry, check_metric
+from taco.losses.token_geometry import TokenGeometry, as_paired_geometries, check_metric
 
 __all__ = ["IntraInstanceRankingLoss", "ranking_hinge"]
 
@@ -80,10 +80,7 @@ class IntraInstanceRankingLoss(nn.Module):
         Returns:
             scalar loss (zero, still attached to the graph, when no subject is distinct).
         """
-        geometry1, geometry2 = as_geometry(tokens1), as_geometry(tokens2)
-        if geometry1.shape != geometry2.shape:
-            raise ValueError(f"tokens1 and tokens2 must have the same shape, got {tuple(geometry1.shape)} "
-                             f"and {tuple(geometry2.shape)}.")
+        geometry1, geometry2 = as_paired_geometries(tokens1, tokens2)
         num_subjects, num_tokens, _ = geometry1.shape
         k = self.num_neighbours
         if num_tokens < 2 * k + 1:

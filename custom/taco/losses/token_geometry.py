@@ -6,7 +6,7 @@ from functools import cached_property
 
 import torch
 
-__all__ = ["TokenGeometry", "DISTANCE_METRICS", "check_metric", "as_geometry"]
+__all__ = ["TokenGeometry", "DISTANCE_METRICS", "check_metric", "as_geometry", "as_paired_geometries"]
 
 DISTANCE_METRICS = ("cosine", "euclidean")
 _EPS = 1e-8
@@ -135,3 +135,13 @@ class TokenGeometry:
 def as_geometry(tokens: torch.Tensor | TokenGeometry) -> TokenGeometry:
     """Wrap a ``(S, T, C)`` tensor in a :class:`TokenGeometry`; pass an existing one through."""
     return tokens if isinstance(tokens, TokenGeometry) else TokenGeometry(tokens)
+
+
+def as_paired_geometries(tokens1: torch.Tensor | TokenGeometry,
+                         tokens2: torch.Tensor | TokenGeometry) -> tuple[TokenGeometry, TokenGeometry]:
+    """:func:`as_geometry` for the two images of each subject, which must have the same ``(S, T, C)``."""
+    geometry1, geometry2 = as_geometry(tokens1), as_geometry(tokens2)
+    if geometry1.shape != geometry2.shape:
+        raise ValueError(f"tokens1 and tokens2 must have the same shape, got {tuple(geometry1.shape)} "
+                         f"and {tuple(geometry2.shape)}.")
+    return geometry1, geometry2
