@@ -35,10 +35,10 @@ def seeded(seed=7):
 def grouped_tokens(num_groups, num_neighbours, dtype=torch.float64):
     """Modality 1: groups of ``k + 1`` identical tokens. Modality 2: the same groups, every token distinct.
 
-    Token ``t`` of modality 2 is ``a * e_group + b * e_(G + t)``: cosine distance ``b^2 / (a^2 + b^2)``
-    to its group mates and 1 to everything else, so a token's neighbours are its ``k`` group mates in
-    both modalities whatever the order of ties, and a token that were its own neighbour would be
-    at distance 0 in modality 2.
+    Token ``t`` of modality 2 is ``a * e_group + b * e_(G + t)`` with ``a = 1, b = 3``: cosine distance
+    ``b^2 / (a^2 + b^2) = 0.9`` to its group mates and 1 to everything else, so a token's neighbours
+    are its ``k`` group mates in both modalities whatever the order of ties, and a token taken as its
+    own neighbour would be at distance 0 in modality 2.
     """
     group_size = num_neighbours + 1
     num_tokens = num_groups * group_size
