@@ -228,3 +228,24 @@ def test_rejects_tokens_that_are_not_three_dimensional():
 def test_rejects_unknown_metric(argument):
     with pytest.raises(ValueError):
         IntraInstanceRankingLoss(**{argument: "manhattan"})
+
+
+def test_terms_exactly_at_the_margin_pass_no_gradient():
+    # orthogonal unit tokens: every cosine distance is 1, so with margin 0 every hinge sits exactly at 0
+    tokens1 = torch.eye(12, dtype=torch.float64)[None].requires_grad_()
+    tokens2 = torch.eye(12, dtype=torch.float64)[None].requires_grad_()
+    value = IntraInstanceRankingLoss(margin=0.0)(tokens1, tokens2, generator=seeded(0))
+    gradients = torch.autograd.grad(value, (tokens1, tokens2))
+    assert value.item() == 0.0
+    assert all(torch.count_nonzero(gradient) == 0 for gradient in gradients)
+
+
+def test_draws_are_float32_whatever_the_default_dtype():
+    tokens1, tokens2 = two_modalities(2, 20, 8)
+    expected = IntraInstanceRankingLoss()(tokens1, tokens2, generator=seeded(1))
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        assert IntraInstanceRankingLoss()(tokens1, tokens2, generator=seeded(1)).item() == expected.item()
+    finally:
+        torch.set_default_dtype(previous)

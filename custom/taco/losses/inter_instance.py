@@ -23,7 +23,7 @@ def draw_subject_pairs(num_subjects: int, max_pairs: int, generator: torch.Gener
     Returns:
         ``(P, 2)`` long tensor of ``(p, q)`` with ``p != q`` and ``P = min(max_pairs, S * (S - 1))``.
     """
-    keys = torch.rand((num_subjects, num_subjects), generator=generator, device=device)
+    keys = torch.rand((num_subjects, num_subjects), generator=generator, device=device, dtype=torch.float32)
     keys.fill_diagonal_(float("-inf"))
     num_pairs = min(max_pairs, num_subjects * (num_subjects - 1))
     flat = keys.flatten().topk(num_pairs).indices
@@ -97,7 +97,8 @@ class InterInstanceRankingLoss(nn.Module):
         elif pairs.ndim != 2 or pairs.shape[1] != 2:
             raise ValueError(f"pairs must have shape (P, 2), got {tuple(pairs.shape)}.")
         first, second = pairs[:, 0], pairs[:, 1]
-        uniforms = torch.rand((2, pairs.shape[0], num_tokens, k), generator=generator, device=device)
+        uniforms = torch.rand((2, pairs.shape[0], num_tokens, k), generator=generator, device=device,
+                              dtype=torch.float32)
 
         with torch.no_grad():
             similarity = geometry1.unit_tokens.detach()[first] @ geometry2.unit_tokens.detach()[second].transpose(1, 2)

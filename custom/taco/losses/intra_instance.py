@@ -30,7 +30,8 @@ def ranking_hinge(geometry: TokenGeometry, anchors: torch.Tensor, positives: tor
     # one lookup for positives and negatives together
     distance = geometry.distance(torch.cat([rows, rows], dim=-1), torch.cat([positives, negatives], dim=-1), metric)
     positive_distance, negative_distance = distance.split(positives.shape[-1], dim=-1)
-    return (positive_distance - negative_distance + margin).clamp_min(0.0)
+    # relu, not clamp: a term exactly at the margin passes no gradient
+    return torch.relu(positive_distance - negative_distance + margin)
 
 
 class IntraInstanceRankingLoss(nn.Module):
@@ -87,7 +88,8 @@ class IntraInstanceRankingLoss(nn.Module):
             raise ValueError(f"intra-instance loss with num_neighbours={k} needs at least {2 * k + 1} tokens, "
                              f"got {num_tokens}; pick an earlier encoder stage or a larger input.")
         device = geometry1.tokens.device
-        uniforms = torch.rand((2, num_subjects, num_tokens, k), generator=generator, device=device)
+        uniforms = torch.rand((2, num_subjects, num_tokens, k), generator=generator, device=device,
+                              dtype=torch.float32)
         anchors = torch.arange(num_tokens, device=device).expand(num_subjects, -1)
 
         per_direction = []
@@ -102,5 +104,5 @@ class IntraInstanceRankingLoss(nn.Module):
 
         if distinct is None:
             return per_subject.mean()
-        weights = distinct.to(device=device, dtype=per_subject.dtype)
+        weights = torch.as_tensor(distinct, device=device).to(per_subject.dtype)
         return (per_subject * weights).sum() / weights.sum().clamp_min(1.0)
