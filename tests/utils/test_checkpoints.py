@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -28,3 +30,12 @@ def test_latest_checkpoint_takes_the_largest_iteration(tmp_path):
         (tmp_path / f"checkpoint_iteration={step}.pt").write_bytes(b"")
     (tmp_path / "encoder.pt").write_bytes(b"")
     assert latest_checkpoint(tmp_path) == str(tmp_path / "checkpoint_iteration=200.pt")
+
+
+def test_saved_file_has_a_normal_files_mode(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        path = atomic_save({"a": torch.ones(1)}, tmp_path / "w.pt")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644

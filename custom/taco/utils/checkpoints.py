@@ -26,11 +26,18 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     try:
         with os.fdopen(handle, "wb") as stream:
             torch.save(obj, stream)
+        os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp makes it owner-only; give it a normal file's mode
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def _current_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def latest_checkpoint(directory: str | os.PathLike) -> str:
