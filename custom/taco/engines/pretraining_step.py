@@ -71,7 +71,6 @@ class PretrainingStep:
         distinct = batch.get(self.distinct_key)
         distinct = None if distinct is None else torch.as_tensor(distinct, dtype=torch.bool).to(device)
         images = torch.cat([first, second])
-        engine.state.output = {}
 
         engine.network.train()
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
