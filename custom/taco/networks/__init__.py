@@ -4,6 +4,8 @@ from taco.networks.encoder import NUM_STAGES, stage_channels, swin_encoder
 from taco.networks.pretraining_network import PretrainingOutput, TacoPretrainingNetwork
 from taco.networks.reconstruction_head import ReconstructionHead
 from taco.networks.tokens import TokenProjection, spatial_tokens
+from taco.networks.weight_transfer import TransferReport, load_pretrained_encoder, read_encoder_state
 
 __all__ = ["NUM_STAGES", "PretrainingOutput", "ReconstructionHead", "TacoPretrainingNetwork", "TokenProjection",
-           "spatial_tokens", "stage_channels", "swin_encoder"]
+           "TransferReport", "load_pretrained_encoder", "read_encoder_state", "spatial_tokens", "stage_channels",
+           "swin_encoder"]

@@ -1,0 +1,147 @@
+"""Loading pre-trained encoder weights into a fine-tuning network, with a report of what transferred."""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+__all__ = ["FIRST_LAYER_POLICIES", "TransferReport", "read_encoder_state", "load_pretrained_encoder"]
+
+FIRST_LAYER_POLICIES = ("reinit", "replicate")
+FIRST_LAYER_WEIGHT = "patch_embed.proj.weight"
+_WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+_ENCODER_PREFIXES = ("encoder.", "swinViT.", "swin_vit.")
+_CHECKPOINT_CONTAINERS = ("model", "state_dict", "network")
+
+
+@dataclass
+class TransferReport:
+    """Which encoder tensors came from the checkpoint and which did not."""
+
+    matched: list[str] = field(default_factory=list)
+    """loaded as they are"""
+    adapted: list[str] = field(default_factory=list)
+    """first layer replicated across input channels"""
+    reinitialised: list[str] = field(default_factory=list)
+    """first layer kept at its fresh initialisation (policy "reinit" and a channel mismatch)"""
+    missing: list[str] = field(default_factory=list)
+    """in the network, not in the checkpoint (kept at initialisation)"""
+    unexpected: list[str] = field(default_factory=list)
+    """in the checkpoint, not in the network (ignored)"""
+
+    def summary(self) -> str:
+        return (f"{len(self.matched)} matched, {len(self.adapted)} adapted, {len(self.reinitialised)} re-initialised, "
+                f"{len(self.missing)} missing, {len(self.unexpected)} unexpected")
+
+
+def read_encoder_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Encoder tensors from a checkpoint, keyed as in ``SwinUNETR(...).swinViT``.
+
+    Accepts the pre-training bundle's ``encoder.pt`` (a plain state_dict), its full checkpoints
+    (``{"model": ...}``, encoder under ``encoder.``) and state_dicts saved from ``SwinUNETR``
+    (``swinViT.``) or through ``DistributedDataParallel`` / ``torch.compile`` (``module.``,
+    ``_orig_mod.``). Tensors outside the encoder (heads, decoders) are dropped. The file is read with
+    ``torch.load(weights_only=True)``: a checkpoint carrying pickled objects is refused.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file holds pickled objects or no tensors.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"pre-trained checkpoint not found: {path}")
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ValueError(f"refused to load {path}: it holds pickled Python objects, not only tensors "
+                         f"(loading with weights_only=True failed: {error}).") from error
+    for container in _CHECKPOINT_CONTAINERS:
+        if isinstance(content, dict) and isinstance(content.get(container), dict):
+            content = content[container]
+            break
+    if not isinstance(content, dict) or not any(isinstance(value, torch.Tensor) for value in content.values()):
+        raise ValueError(f"{path} holds no state_dict of tensors.")
+    tensors = {_strip(key, _WRAPPER_PREFIXES): value for key, value in content.items() if isinstance(value, torch.Tensor)}
+    if any(key.startswith(_ENCODER_PREFIXES) for key in tensors):
+        # a whole model (pre-training network, SwinUNETR): keep its encoder only
+        return {_strip(key, _ENCODER_PREFIXES): value for key, value in tensors.items()
+                if key.startswith(_ENCODER_PREFIXES)}
+    return tensors
+
+
+def _strip(key: str, prefixes: tuple[str, ...]) -> str:
+    changed = True
+    while changed:
+        changed = False
+        for prefix in prefixes:
+            if key.startswith(prefix):
+                key, changed = key[len(prefix):], True
+    return key
+
+
+def load_pretrained_encoder(encoder: nn.Module, path: str | os.PathLike, first_layer: str = "replicate",
+                            logger: logging.Logger | None = None) -> TransferReport:
+    """Load pre-trained encoder weights into ``encoder`` (e.g. ``SwinUNETR(...).swinViT``) and report.
+
+    Pre-training sees one modality at a time (1 input channel); fine-tuning usually sees ``N``. The
+    patch embedding ``patch_embed.proj.weight`` ``(E, 1, 2, 2, 2)`` then meets ``(E, N, 2, 2, 2)``:
+    ``first_layer="replicate"`` copies the kernel to every channel scaled by ``1/N`` (the response to
+    ``N`` identical channels equals the pre-trained one), ``"reinit"`` keeps the fresh initialisation.
+    Any other shape mismatch is an error.
+
+    Args:
+        encoder: the module whose state_dict keys match the Swin encoder's.
+        path: checkpoint file (see :func:`read_encoder_state`).
+        first_layer: "replicate" or "reinit".
+        logger: where the report goes (default: this module's logger).
+
+    Returns:
+        the :class:`TransferReport`.
+
+    Raises:
+        ValueError: unknown policy, a shape mismatch (key and both shapes named), or no tensor of the
+            checkpoint matches the encoder (a checkpoint of another architecture).
+    """
+    if first_layer not in FIRST_LAYER_POLICIES:
+        raise ValueError(f"first_layer must be one of {FIRST_LAYER_POLICIES}, got {first_layer!r}.")
+    source = read_encoder_state(path)
+    target = encoder.state_dict()
+    report = TransferReport(missing=[key for key in target if key not in source],
+                            unexpected=[key for key in source if key not in target])
+    merged = dict(target)
+    for key in target:
+        if key not in source:
+            continue
+        loaded, expected = source[key], target[key]
+        if loaded.shape == expected.shape:
+            merged[key] = loaded.to(expected.dtype)
+            report.matched.append(key)
+        elif key == FIRST_LAYER_WEIGHT and _differs_in_input_channels_only(loaded, expected):
+            if first_layer == "replicate":
+                merged[key] = (loaded.expand_as(expected) / expected.shape[1]).to(expected.dtype)
+                report.adapted.append(key)
+            else:
+                report.reinitialised.append(key)
+        else:
+            raise ValueError(f"{path}: shape mismatch for {key!r}: checkpoint {tuple(loaded.shape)}, "
+                             f"network {tuple(expected.shape)}; was it pre-trained with another feature_size "
+                             "or architecture?")
+    if not report.matched:
+        raise ValueError(f"{path}: none of its {len(source)} tensors matches the encoder "
+                         f"(e.g. checkpoint {list(source)[:3]}, network {list(target)[:3]}); "
+                         "it is not a checkpoint of this architecture.")
+    encoder.load_state_dict(merged, strict=True)
+    (logger or logging.getLogger(__name__)).info(f"pre-trained encoder from {path}: {report.summary()}; "
+                                                 f"missing: {report.missing}; unexpected: {report.unexpected}")
+    return report
+
+
+def _differs_in_input_channels_only(loaded: torch.Tensor, expected: torch.Tensor) -> bool:
+    return (loaded.ndim == expected.ndim and loaded.shape[1] == 1
+            and loaded.shape[:1] + loaded.shape[2:] == expected.shape[:1] + expected.shape[2:])
