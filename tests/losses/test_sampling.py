@@ -1,6 +1,6 @@
 import torch
 
-from taco.losses.sampling import draw_ranks, rank_to_index_skipping
+from taco.losses.sampling import draw_ranks, flagged_last, rank_to_index_skipping
 
 
 def test_draws_are_distinct_and_inside_the_population():
@@ -26,3 +26,8 @@ def test_rank_to_index_skips_excluded_indices():
     excluded = torch.tensor([[7, 0, 3]])  # any order
     ranks = torch.arange(7).view(1, -1)
     assert rank_to_index_skipping(ranks, excluded).tolist() == [[1, 2, 4, 5, 6, 8, 9]]
+
+
+def test_flagged_last_is_a_stable_partition():
+    flags = torch.tensor([[True, False, True, False, False]])
+    assert flagged_last(flags).tolist() == [[1, 3, 4, 0, 2]]

@@ -7,7 +7,7 @@ from torch import nn
 
 from taco.correspondence import is_round_trip, nearest_both_ways
 from taco.losses.intra_instance import ranking_hinge
-from taco.losses.sampling import draw_ranks, rank_to_index_skipping
+from taco.losses.sampling import draw_ranks, flagged_last, rank_to_index_skipping
 from taco.losses.token_geometry import TokenGeometry, as_paired_geometries
 
 __all__ = ["InterInstanceRankingLoss", "draw_subject_pairs"]
@@ -130,7 +130,7 @@ class InterInstanceRankingLoss(nn.Module):
             is_positive = matched_a.gather(1, flat_neighbours).view(num_pairs, num_tokens, k)
             positives = nearest.gather(1, flat_neighbours).view(num_pairs, num_tokens, k)
             # matched neighbours first, in neighbour order, so positive c meets negative draw c
-            order = torch.sort((~is_positive).to(torch.uint8), dim=-1, stable=True).indices
+            order = flagged_last(~is_positive)
             is_positive, positives = is_positive.gather(-1, order), positives.gather(-1, order)
             num_positives = is_positive.sum(-1)
             anchor_used = matched_a & (num_positives > 0)
@@ -141,7 +141,7 @@ class InterInstanceRankingLoss(nn.Module):
             has_unmatched = num_unmatched > 0
             population = torch.where(has_unmatched, num_unmatched, num_tokens - 1 - num_positives)
             ranks, has_negative = draw_ranks(uniforms, population)
-            unmatched_first = torch.sort(matched_b.to(torch.uint8), dim=-1, stable=True).indices
+            unmatched_first = flagged_last(matched_b)
             from_unmatched = unmatched_first.gather(1, ranks.flatten(1).clamp_max(num_tokens - 1)).view_as(ranks)
             excluded = torch.cat([nearest.unsqueeze(-1), torch.where(is_positive, positives, num_tokens)], dim=-1)
             from_everything = rank_to_index_skipping(ranks, excluded)

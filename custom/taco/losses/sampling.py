@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["draw_ranks", "rank_to_index_skipping"]
+__all__ = ["draw_ranks", "flagged_last", "rank_to_index_skipping"]
 
 
 def draw_ranks(uniforms: torch.Tensor, population: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,3 +54,15 @@ def rank_to_index_skipping(ranks: torch.Tensor, excluded: torch.Tensor) -> torch
     for skipped in excluded.sort(dim=-1).values.unbind(-1):
         index = index + (skipped.unsqueeze(-1) <= index).long()
     return index
+
+
+def flagged_last(flags: torch.Tensor) -> torch.Tensor:
+    """Order along the last dim that moves flagged entries after unflagged ones, each group in place.
+
+    Args:
+        flags: ``(..., N)`` bool.
+
+    Returns:
+        ``(..., N)`` long indices (a stable partition, for ``gather``).
+    """
+    return torch.sort(flags.to(torch.uint8), dim=-1, stable=True).indices

@@ -6,6 +6,8 @@ from functools import cached_property
 
 import torch
 
+from taco.losses.sampling import flagged_last
+
 __all__ = ["TokenGeometry", "DISTANCE_METRICS", "check_metric", "as_geometry", "as_paired_geometries"]
 
 DISTANCE_METRICS = ("cosine", "euclidean")
@@ -115,8 +117,7 @@ class TokenGeometry:
                 candidates = closeness.topk(num_neighbours + 1, dim=-1).indices
                 is_self = candidates == torch.arange(self.shape[1], device=candidates.device).view(1, -1, 1)
                 # move the token itself (if among them) to the end, keeping the others in order
-                order = torch.sort(is_self.to(torch.uint8), dim=-1, stable=True).indices
-                self._neighbours[key] = candidates.gather(-1, order)[..., :num_neighbours]
+                self._neighbours[key] = candidates.gather(-1, flagged_last(is_self))[..., :num_neighbours]
         return self._neighbours[key]
 
     def distance(self, rows: torch.Tensor, cols: torch.Tensor, metric: str) -> torch.Tensor:
