@@ -3,6 +3,7 @@ from ignite.engine import Events
 from monai.engines import SupervisedTrainer
 
 from taco.engines import PretrainingStep
+from taco.engines.pretraining_step import same_device
 from taco.losses import TacoLoss
 from taco.networks import TacoPretrainingNetwork
 
@@ -50,3 +51,11 @@ def test_generator_state_round_trip_reproduces_the_draws():
     assert torch.equal(run(restored, num_steps=1)[0]["inter"], continued)
     # a fresh generator with the same seed draws what the first step drew, not what the second did
     assert not torch.equal(run(PretrainingStep(seed=3), num_steps=1)[0]["inter"], continued)
+
+
+def test_same_device_treats_an_unindexed_request_as_the_current_device():
+    assert same_device(torch.device("cpu"), "cpu")
+    assert not same_device(torch.device("cpu"), "cuda")
+    assert same_device(torch.device("cuda", 1), torch.device("cuda", 1))
+    assert not same_device(torch.device("cuda", 1), torch.device("cuda", 0))
+

@@ -9,7 +9,21 @@ import torch
 from ignite.engine import Engine
 from monai.engines.utils import IterationEvents
 
-__all__ = ["PretrainingStep"]
+__all__ = ["PretrainingStep", "same_device"]
+
+
+def same_device(placed: torch.device, requested: torch.device | str) -> bool:
+    """Whether something on ``placed`` (always indexed, e.g. ``cuda:0``) is on ``requested``.
+
+    A requested device without an index (``"cuda"``) means the current one, so ``cuda:0`` and ``cuda``
+    must not compare unequal: that would re-seed the loss generator at every step.
+    """
+    requested = torch.device(requested)
+    if requested.type != placed.type:
+        return False
+    if requested.index is None and requested.type == "cuda":
+        return placed.index == torch.cuda.current_device()
+    return requested.index is None or requested.index == placed.index
 
 
 class PretrainingStep:
@@ -42,7 +56,7 @@ class PretrainingStep:
 
     def generator(self, device: torch.device) -> torch.Generator:
         """The loss generator on ``device``, created (and restored from a checkpoint) on first use."""
-        if self._generator is None or self._generator.device != torch.device(device):
+        if self._generator is None or not same_device(self._generator.device, device):
             self._generator = torch.Generator(device=device).manual_seed(self.seed)
             if self._pending_state is not None:
                 self._generator.set_state(self._pending_state)
@@ -57,7 +71,8 @@ class PretrainingStep:
         self.seed = int(state["seed"])
         generator_state = state["generator"]
         self._generator = None
-        self._pending_state = generator_state if generator_state.numel() else None
+        # Generator.set_state takes a CPU byte tensor, whatever map_location the checkpoint was loaded with
+        self._pending_state = generator_state.cpu() if generator_state.numel() else None
 
     def __call__(self, engine: Engine, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         device = engine.state.device
