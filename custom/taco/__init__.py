@@ -1,12 +1,13 @@
 """TACO: topology-aware cross-instance self-supervised pre-training for 3D multi-modal MRI.
 
 Sub-packages by stage: ``losses`` and ``correspondence`` (the objective), ``networks``,
-``transforms``, ``data`` (datalists, demo data), ``engines`` (pieces for MONAI's ignite workflows)
-and ``utils``. Bundle configs refer to them as ``taco.<package>.<name>``.
+``transforms``, ``data`` (datalists, demo data), ``engines`` (pieces for MONAI's ignite workflows),
+``evaluation`` (metrics, the missing-modality sweep) and ``utils``. Bundle configs refer to them as ``taco.<package>.<name>``.
 """
 
-from taco import correspondence, data, engines, losses, networks, transforms, utils
+from taco import correspondence, data, engines, evaluation, losses, networks, transforms, utils
 
 __version__ = "0.1.0"
 
-__all__ = ["correspondence", "data", "engines", "losses", "networks", "transforms", "utils", "__version__"]
+__all__ = ["correspondence", "data", "engines", "evaluation", "losses", "networks", "transforms", "utils",
+           "__version__"]

@@ -1,5 +1,7 @@
-"""Data: datalist reading and the demo dataset generator."""
+"""Data: datalist reading, the modality mean image and the demo dataset generator."""
 
 from taco.data.datalist import datalist_modalities, load_datalist
+from taco.data.modality_mean import compute_modality_mean, ensure_modality_mean, load_modality_mean
 
-__all__ = ["datalist_modalities", "load_datalist"]
+__all__ = ["compute_modality_mean", "datalist_modalities", "ensure_modality_mean", "load_datalist",
+           "load_modality_mean"]

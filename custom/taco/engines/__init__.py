@@ -1,6 +1,7 @@
-"""Training pieces that plug into MONAI's ignite workflows."""
+"""Training and evaluation pieces that plug into MONAI's ignite workflows."""
 
 from taco.engines.encoder_export import EncoderExport
+from taco.engines.predictions_csv import PredictionsCSV
 from taco.engines.pretraining_step import PretrainingStep
 
-__all__ = ["EncoderExport", "PretrainingStep"]
+__all__ = ["EncoderExport", "PredictionsCSV", "PretrainingStep"]

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from torch import nn
+
+from taco.utils.model_weights import read_weights_file, strip_prefixes
 
 __all__ = ["FIRST_LAYER_POLICIES", "TransferReport", "read_encoder_state", "load_pretrained_encoder"]
 
 FIRST_LAYER_POLICIES = ("reinit", "replicate")
 FIRST_LAYER_WEIGHT = "patch_embed.proj.weight"
-_WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 _ENCODER_PREFIXES = ("encoder.", "swinViT.", "swin_vit.")
 _CHECKPOINT_CONTAINERS = ("model", "state_dict", "network")
 
@@ -53,36 +52,19 @@ def read_encoder_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         FileNotFoundError: no such file.
         ValueError: the file holds pickled objects or no tensors.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"pre-trained checkpoint not found: {path}")
-    try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise ValueError(f"refused to load {path}: it holds pickled Python objects, not only tensors "
-                         f"(loading with weights_only=True failed: {error}).") from error
+    content = read_weights_file(path, "pre-trained checkpoint")
     for container in _CHECKPOINT_CONTAINERS:
         if isinstance(content, dict) and isinstance(content.get(container), dict):
             content = content[container]
             break
     if not isinstance(content, dict) or not any(isinstance(value, torch.Tensor) for value in content.values()):
         raise ValueError(f"{path} holds no state_dict of tensors.")
-    tensors = {_strip(key, _WRAPPER_PREFIXES): value for key, value in content.items() if isinstance(value, torch.Tensor)}
+    tensors = {strip_prefixes(key): value for key, value in content.items() if isinstance(value, torch.Tensor)}
     if any(key.startswith(_ENCODER_PREFIXES) for key in tensors):
         # a whole model (pre-training network, SwinUNETR): keep its encoder only
-        return {_strip(key, _ENCODER_PREFIXES): value for key, value in tensors.items()
+        return {strip_prefixes(key, _ENCODER_PREFIXES): value for key, value in tensors.items()
                 if key.startswith(_ENCODER_PREFIXES)}
     return tensors
-
-
-def _strip(key: str, prefixes: tuple[str, ...]) -> str:
-    changed = True
-    while changed:
-        changed = False
-        for prefix in prefixes:
-            if key.startswith(prefix):
-                key, changed = key[len(prefix):], True
-    return key
 
 
 def load_pretrained_encoder(encoder: nn.Module, path: str | os.PathLike, first_layer: str = "replicate",

@@ -32,17 +32,20 @@ class LoadModalitiesd(MapTransform):
         subject_key: key of the subject name used in messages.
         modality_names: names of the modalities in list order, used in messages.
         affine_tolerance: largest absolute difference allowed between the modalities' affines (mm).
+        num_modalities: if given, the number of channels the stacked image must have (the network's
+            input channels); another count is an error naming the subject and its files.
         reader: optional reader passed to ``monai.transforms.LoadImage``.
         allow_missing_keys: as in ``MapTransform``.
     """
 
     def __init__(self, keys: KeysCollection, subject_key: str = "subject",
                  modality_names: Sequence[str] | None = None, affine_tolerance: float = 1e-3,
-                 reader: Any = None, allow_missing_keys: bool = False):
+                 num_modalities: int | None = None, reader: Any = None, allow_missing_keys: bool = False):
         super().__init__(keys, allow_missing_keys)
         self.subject_key = subject_key
         self.modality_names = list(modality_names) if modality_names else None
         self.affine_tolerance = affine_tolerance
+        self.num_modalities = num_modalities
         self.loader = LoadImage(reader=reader, image_only=True, ensure_channel_first=True)
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
@@ -57,6 +60,9 @@ class LoadModalitiesd(MapTransform):
                        for index, file in enumerate(files)]
             self._check_same_grid(volumes, files, subject)
             image = torch.cat([volume.as_tensor() for volume in volumes], dim=0)
+            if self.num_modalities is not None and image.shape[0] != self.num_modalities:
+                raise ValueError(f"subject {subject!r}: {key!r} has {image.shape[0]} modalities, the network expects "
+                                 f"{self.num_modalities} ({self.modality_names or 'see the config'}); files: {files}.")
             d[key] = MetaTensor(image, affine=volumes[0].affine, meta=dict(volumes[0].meta))
             d[key].meta["modality_files"] = [str(file) for file in files]
         return d

@@ -12,7 +12,7 @@ import torch
 
 __all__ = ["atomic_save", "latest_checkpoint"]
 
-_ITERATION_CHECKPOINT = re.compile(r"checkpoint_iteration=(\d+)\.pt$")
+_CHECKPOINT_NAME = re.compile(r"checkpoint_(epoch|iteration)=(\d+)\.pt$")
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
@@ -40,15 +40,18 @@ def _current_umask() -> int:
     return umask
 
 
-def latest_checkpoint(directory: str | os.PathLike) -> str:
-    """Path of the ``checkpoint_iteration=N.pt`` with the largest ``N`` in ``directory``, or ``""``.
+def latest_checkpoint(directory: str | os.PathLike, level: str = "iteration") -> str:
+    """Path of the ``checkpoint_<level>=N.pt`` with the largest ``N`` in ``directory``, or ``""``.
 
-    These are the files MONAI's ``CheckpointSaver`` writes with ``epoch_level=False``; the empty string
-    lets a bundle config disable its ``CheckpointLoader`` when there is nothing to resume from.
+    These are the files MONAI's ``CheckpointSaver`` writes (``level="iteration"`` for
+    ``epoch_level=False``, ``"epoch"`` otherwise); the empty string lets a bundle config disable its
+    ``CheckpointLoader`` when there is nothing to resume from.
     """
+    if level not in ("epoch", "iteration"):
+        raise ValueError(f"level must be 'epoch' or 'iteration', got {level!r}.")
     directory = Path(directory)
     if not directory.is_dir():
         return ""
-    found = [(int(match.group(1)), path) for path in directory.iterdir()
-             if (match := _ITERATION_CHECKPOINT.search(path.name))]
+    found = [(int(match.group(2)), path) for path in directory.iterdir()
+             if (match := _CHECKPOINT_NAME.search(path.name)) and match.group(1) == level]
     return str(max(found)[1]) if found else ""

@@ -1,0 +1,71 @@
+"""The per-modality dataset-mean image that the ``"mean"`` fill puts in place of a missing modality."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn import functional as F
+
+from taco.utils.checkpoints import atomic_save
+
+__all__ = ["compute_modality_mean", "ensure_modality_mean", "load_modality_mean"]
+
+
+def compute_modality_mean(data: Sequence[dict[str, Any]], transform: Callable[[dict[str, Any]], dict[str, Any]],
+                          image_key: str = "image") -> torch.Tensor:
+    """Voxel-wise mean ``(M, D, H, W)`` of ``transform(item)[image_key]`` over ``data``.
+
+    ``transform`` should be the deterministic preprocessing of the fine-tuning bundle (load, orient,
+    resample, normalise), so that the mean lives in the space the network sees. Images on another
+    grid than the first one are trilinearly resampled to it (datasets such as BraTS share one grid, so
+    this rarely happens).
+    """
+    if not data:
+        raise ValueError("cannot compute a modality mean image over an empty dataset.")
+    total = None
+    for item in data:
+        image = torch.as_tensor(transform(dict(item))[image_key]).float()
+        if image.ndim != 4:
+            raise ValueError(f"subject {item.get('subject')!r}: expected (M, D, H, W), got {tuple(image.shape)}.")
+        if total is None:
+            total = torch.zeros_like(image)
+        if image.shape[0] != total.shape[0]:
+            raise ValueError(f"subject {item.get('subject')!r} has {image.shape[0]} modalities, "
+                             f"the first subject {total.shape[0]}.")
+        if image.shape[1:] != total.shape[1:]:
+            image = F.interpolate(image[None], size=tuple(total.shape[1:]), mode="trilinear", align_corners=False)[0]
+        total += image
+    return total / len(data)
+
+
+def ensure_modality_mean(path: str | os.PathLike, data: Sequence[dict[str, Any]],
+                         transform: Callable[[dict[str, Any]], dict[str, Any]], image_key: str = "image") -> str:
+    """Compute the mean image over ``data`` and write it atomically to ``path``, unless it exists.
+
+    Returns the path; a resumed run reuses the file instead of reading the training split again.
+    """
+    path = Path(path)
+    if not path.is_file():
+        mean = compute_modality_mean(data, transform, image_key)
+        atomic_save(mean, path)
+        logging.getLogger(__name__).info(f"modality mean image {tuple(mean.shape)} over {len(data)} subjects "
+                                         f"written to {path}")
+    return str(path)
+
+
+def load_modality_mean(path: str | os.PathLike) -> torch.Tensor:
+    """Read a mean image ``(M, D, H, W)`` written by :func:`ensure_modality_mean`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"modality mean image not found: {path} (the fine-tuning run writes it to "
+                                "its ckpt_dir; run it, or choose another fill strategy).")
+    mean = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(mean, torch.Tensor) or mean.ndim != 4:
+        raise ValueError(f"{path} must hold one (M, D, H, W) tensor, got {type(mean).__name__} "
+                         f"{tuple(getattr(mean, 'shape', ()))}.")
+    return mean

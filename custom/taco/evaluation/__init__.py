@@ -1,0 +1,9 @@
+"""Evaluation: classification metrics and the missing-modality sweep with its report."""
+
+from taco.evaluation.classification import CLASSIFICATION_METRICS, ClassificationMetric, classification_score
+from taco.evaluation.finetuned_bundle import read_bundle_config
+from taco.evaluation.missing_modality import ModalitySubsetBatch, evaluate_modality_subsets
+from taco.evaluation.report import modality_importance, write_missing_modality_report
+
+__all__ = ["CLASSIFICATION_METRICS", "ClassificationMetric", "ModalitySubsetBatch", "classification_score",
+           "evaluate_modality_subsets", "modality_importance", "read_bundle_config", "write_missing_modality_report"]

@@ -1,0 +1,128 @@
+"""Missing-modality results as a CSV, a Markdown table and a heatmap."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["modality_importance", "write_missing_modality_report"]
+
+_FIELDS = ("subset", "num_modalities", "metric", "channel", "value")
+
+
+def _column(row: dict[str, Any]) -> str:
+    return row["metric"] if row["channel"] == "mean" else f"{row['metric']} {row['channel']}"
+
+
+def _table(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[str], dict[tuple[str, str], float]]:
+    subsets = list(dict.fromkeys(row["subset"] for row in rows))
+    columns = list(dict.fromkeys(_column(row) for row in rows))
+    return subsets, columns, {(row["subset"], _column(row)): row["value"] for row in rows}
+
+
+def _mean(values: Sequence[float]) -> float:
+    values = [value for value in values if not math.isnan(value)]
+    return sum(values) / len(values) if values else float("nan")
+
+
+def modality_importance(rows: Sequence[dict[str, Any]], modality_names: Sequence[str], metric: str
+                        ) -> dict[str, float]:
+    """For each modality: mean ``metric`` (channel "mean") over subsets that have it minus over those without.
+
+    A large difference means the model leans on that modality; the single-modality subsets alone
+    would confound it with how informative each modality is on its own. A modality present in every
+    subset (one-modality models) gets NaN.
+    """
+    scores = {row["subset"]: row["value"] for row in rows if row["metric"] == metric and row["channel"] == "mean"}
+    if not scores:
+        raise ValueError(f"no rows for metric {metric!r}.")
+    importance = {}
+    for name in modality_names:
+        having = [value for subset, value in scores.items() if name in subset.split("+")]
+        lacking = [value for subset, value in scores.items() if name not in subset.split("+")]
+        importance[name] = _mean(having) - _mean(lacking) if lacking else float("nan")
+    return importance
+
+
+def write_missing_modality_report(rows: Sequence[dict[str, Any]], output_dir: str | os.PathLike,
+                                  modality_names: Sequence[str], key_metric: str, fill: str,
+                                  lower_is_better: Sequence[str] = ()) -> dict[str, Path]:
+    """Write ``missing_modality.csv``, ``missing_modality.md`` and ``missing_modality.png`` to ``output_dir``.
+
+    Args:
+        rows: from :func:`taco.evaluation.evaluate_modality_subsets`; the first subset is the full input.
+        output_dir: folder to write into (created).
+        modality_names: the model's modalities, in channel order.
+        key_metric: the metric used to rank modality importance.
+        fill: the fill strategy used, recorded in the files.
+        lower_is_better: metrics where smaller is better (distances), coloured the other way round.
+
+    Returns:
+        ``{"csv": path, "markdown": path, "heatmap": path}``.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": output_dir / "missing_modality.csv", "markdown": output_dir / "missing_modality.md",
+             "heatmap": output_dir / "missing_modality.png"}
+    with open(paths["csv"], "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=("fill", *_FIELDS))
+        writer.writeheader()
+        writer.writerows({"fill": fill, **{field: row[field] for field in _FIELDS}} for row in rows)
+
+    subsets, columns, values = _table(rows)
+    full = subsets[0]
+    lines = [f"Missing-modality evaluation, fill `{fill}`, {len(subsets)} modality subsets "
+             f"(full input: {full}).", "",
+             "| modalities | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for subset in subsets:
+        lines.append(f"| {subset} | " + " | ".join(f"{values.get((subset, column), math.nan):.4f}"
+                                                  for column in columns) + " |")
+    means = {column: _mean([values.get((subset, column), math.nan) for subset in subsets]) for column in columns}
+    lines.append("| **mean over subsets** | " + " | ".join(f"**{means[column]:.4f}**" for column in columns) + " |")
+    lines.append("| **drop from full** | " + " | ".join(
+        f"{values.get((full, column), math.nan) - means[column]:+.4f}" for column in columns) + " |")
+    importance = modality_importance(rows, modality_names, key_metric)
+    ranked = sorted(importance, key=lambda name: -importance[name] if not math.isnan(importance[name]) else math.inf)
+    lines += ["", f"Reliance on each modality: mean {key_metric} over the subsets with it minus those without it "
+              "(larger = the model depends on it more).", "",
+              "| modality | " + " | ".join(ranked) + " |", "|---" * (len(ranked) + 1) + "|",
+              f"| {key_metric} difference | " + " | ".join(f"{importance[name]:+.4f}" for name in ranked) + " |"]
+    paths["markdown"].write_text("\n".join(lines) + "\n")
+    _heatmap(paths["heatmap"], subsets, columns, values, fill, lower_is_better)
+    return paths
+
+
+def _heatmap(path: Path, subsets: list[str], columns: list[str], values: dict[tuple[str, str], float], fill: str,
+             lower_is_better: Sequence[str]) -> None:
+    """Subsets x metrics; colour is each column's value scaled to its own range (green = better)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    grid = [[values.get((subset, column), math.nan) for column in columns] for subset in subsets]
+    shades = []
+    for row in grid:
+        shades.append([])
+        for index, value in enumerate(row):
+            column_values = [line[index] for line in grid if math.isfinite(line[index])]
+            low, high = (min(column_values), max(column_values)) if column_values else (0.0, 1.0)
+            shade = 0.5 if not math.isfinite(value) or high == low else (value - low) / (high - low)
+            if columns[index].split(" ")[0] in lower_is_better:
+                shade = 1.0 - shade
+            shades[-1].append(shade)
+    figure, axes = plt.subplots(figsize=(1.4 * len(columns) + 2.5, 0.42 * len(subsets) + 1.6))
+    axes.imshow(shades, cmap="RdYlGn", vmin=0.0, vmax=1.0, aspect="auto")
+    for row_index, row in enumerate(grid):
+        for column_index, value in enumerate(row):
+            axes.text(column_index, row_index, f"{value:.3g}", ha="center", va="center", fontsize=8)
+    axes.set_xticks(range(len(columns)), labels=columns, rotation=30, ha="right", fontsize=8)
+    axes.set_yticks(range(len(subsets)), labels=subsets, fontsize=8)
+    axes.set_title(f"Metrics by available modalities (fill: {fill}); colour per column, green = better", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

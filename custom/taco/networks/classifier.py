@@ -1,0 +1,47 @@
+"""Subject-level classification on the pre-trained Swin encoder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from taco.networks.encoder import NUM_STAGES, stage_channels, swin_encoder
+
+__all__ = ["SwinClassifier"]
+
+
+class SwinClassifier(nn.Module):
+    """Swin encoder, global average pooling of its deepest features, and an MLP head.
+
+    The classification network of the fine-tuning protocol (METHOD.md §3). The encoder is built
+    exactly as ``SwinUNETR(...).swinViT`` and kept under the same attribute name ``swinViT``, so
+    :func:`taco.networks.load_pretrained_encoder` fills it from a pre-trained ``encoder.pt`` and
+    a ``SwinUNETR`` state_dict maps onto it key for key.
+
+    Args:
+        in_channels: input modalities ``M``.
+        num_classes: output classes ``K`` (2 for a binary task: logits for both classes).
+        feature_size, depths, num_heads, use_checkpoint, use_v2: as in :func:`swin_encoder`.
+        hidden_channels: width of the MLP's hidden layer.
+        dropout: dropout before the last linear layer.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, feature_size: int = 48,
+                 depths: Sequence[int] = (2, 2, 2, 2), num_heads: Sequence[int] = (3, 6, 12, 24),
+                 hidden_channels: int = 256, dropout: float = 0.2, use_checkpoint: bool = False,
+                 use_v2: bool = True):
+        super().__init__()
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be at least 2 (logits per class), got {num_classes}.")
+        self.swinViT = swin_encoder(in_channels=in_channels, feature_size=feature_size, depths=depths,
+                                    num_heads=num_heads, use_checkpoint=use_checkpoint, use_v2=use_v2)
+        deepest = stage_channels(feature_size, NUM_STAGES - 1)
+        self.head = nn.Sequential(nn.LayerNorm(deepest), nn.Linear(deepest, hidden_channels), nn.GELU(),
+                                  nn.Dropout(dropout), nn.Linear(hidden_channels, num_classes))
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """``(B, M, D, H, W)`` (sides divisible by 32) -> class logits ``(B, K)``."""
+        deepest = self.swinViT(image, normalize=True)[-1]
+        return self.head(deepest.mean(dim=(2, 3, 4)))

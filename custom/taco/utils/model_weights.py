@@ -1,0 +1,82 @@
+"""Loading a fine-tuned network's weights with ``weights_only=True`` and errors that name the file."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import torch
+from torch import nn
+
+__all__ = ["WRAPPER_PREFIXES", "load_model_weights", "read_weights_file", "strip_prefixes"]
+
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+"""Key prefixes added by ``DistributedDataParallel`` and ``torch.compile``."""
+
+
+def read_weights_file(path: str | os.PathLike, role: str = "weights") -> object:
+    """``torch.load(path, weights_only=True)`` on the CPU; a missing file or pickled objects are named errors.
+
+    Args:
+        path: the file.
+        role: what the file is, for the messages ("model weights", "pre-trained checkpoint").
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{role} not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ValueError(f"refused to load {path}: it holds pickled Python objects, not only tensors "
+                         f"(loading with weights_only=True failed: {error}).") from error
+
+
+def strip_prefixes(key: str, prefixes: tuple[str, ...] = WRAPPER_PREFIXES) -> str:
+    """``key`` without any leading run of ``prefixes`` (``"module._orig_mod.x"`` -> ``"x"``)."""
+    changed = True
+    while changed:
+        changed = False
+        for prefix in prefixes:
+            if key.startswith(prefix):
+                key, changed = key[len(prefix):], True
+    return key
+
+
+def load_model_weights(network: nn.Module, path: str | os.PathLike, key: str | None = None) -> nn.Module:
+    """Load ``path`` into ``network`` strictly, the way a bundle's evaluation and inference start.
+
+    The file is a plain state_dict (the bundles' ``models/model.pt``) or a checkpoint dict holding one
+    under ``key`` (e.g. ``"model"`` in ``checkpoint_epoch=N.pt``); ``module.`` / ``_orig_mod.``
+    prefixes from ``DistributedDataParallel`` / ``torch.compile`` are removed. Pickled objects are
+    refused (``torch.load(weights_only=True)``).
+
+    Returns:
+        ``network``, for use inside a config expression.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: pickled objects, a missing ``key``, or a state_dict of another architecture (the
+            missing, unexpected and shape-mismatched keys are listed).
+    """
+    state = read_weights_file(path, "model weights (train the bundle first, or set model_file)")
+    if key is not None:
+        if not isinstance(state, dict) or key not in state:
+            raise ValueError(f"{path} has no {key!r} entry (entries: {list(state) if isinstance(state, dict) else []}).")
+        state = state[key]
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} holds a {type(state).__name__}, not a state_dict.")
+    state = {strip_prefixes(name): value for name, value in state.items()}
+    expected = network.state_dict()
+    missing = [name for name in expected if name not in state]
+    unexpected = [name for name in state if name not in expected]
+    mismatched = [f"{name}: file {tuple(state[name].shape)} vs network {tuple(tensor.shape)}"
+                  for name, tensor in expected.items()
+                  if name in state and isinstance(state[name], torch.Tensor) and state[name].shape != tensor.shape]
+    if missing or unexpected or mismatched:
+        raise ValueError(f"{path} does not fit the network {type(network).__name__} (another architecture or "
+                         f"configuration?): {len(missing)} missing keys {missing[:5]}, {len(unexpected)} unexpected "
+                         f"keys {unexpected[:5]}, {len(mismatched)} shape mismatches {mismatched[:5]}.")
+    network.load_state_dict(state, strict=True)
+    return network
+
