@@ -81,3 +81,9 @@ def test_4d_file_with_one_volume_is_3d_but_more_volumes_are_refused(subject, tmp
     subject["image"][0] = write(tmp_path / "two.nii.gz", np.ones((*SHAPE, 2)))
     with pytest.raises(ValueError, match=r"two\.nii\.gz: expected a 3-D image, got a 4-D image with 2 volumes"):
         load(subject)
+
+
+def test_fewer_modalities_than_the_network_expects_is_refused(subject):
+    loader = LoadModalitiesd("image", modality_names=("t1", "t1ce", "t2", "flair"), num_modalities=4)
+    with pytest.raises(ValueError, match=r"subject 's'.*3 modalities, the network expects 4.*s_a.nii.gz"):
+        loader(subject)

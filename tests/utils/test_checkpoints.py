@@ -39,3 +39,12 @@ def test_saved_file_has_a_normal_files_mode(tmp_path):
     finally:
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_latest_checkpoint_by_level(tmp_path):
+    for name in ("checkpoint_epoch=3.pt", "checkpoint_epoch=12.pt", "checkpoint_iteration=500.pt"):
+        (tmp_path / name).write_bytes(b"")
+    assert latest_checkpoint(tmp_path, level="epoch") == str(tmp_path / "checkpoint_epoch=12.pt")
+    assert latest_checkpoint(tmp_path) == str(tmp_path / "checkpoint_iteration=500.pt")
+    with pytest.raises(ValueError, match="level"):
+        latest_checkpoint(tmp_path, level="step")

@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from monai.utils import convert_to_tensor
 from torch.nn import functional as F
 
 from taco.utils.checkpoints import atomic_save
+from taco.utils.model_weights import read_weights_file
 
 __all__ = ["compute_modality_mean", "ensure_modality_mean", "load_modality_mean"]
 
@@ -29,7 +31,7 @@ def compute_modality_mean(data: Sequence[dict[str, Any]], transform: Callable[[d
         raise ValueError("cannot compute a modality mean image over an empty dataset.")
     total = None
     for item in data:
-        image = torch.as_tensor(transform(dict(item))[image_key]).float()
+        image = convert_to_tensor(transform(dict(item))[image_key], track_meta=False).float()
         if image.ndim != 4:
             raise ValueError(f"subject {item.get('subject')!r}: expected (M, D, H, W), got {tuple(image.shape)}.")
         if total is None:
@@ -60,11 +62,8 @@ def ensure_modality_mean(path: str | os.PathLike, data: Sequence[dict[str, Any]]
 
 def load_modality_mean(path: str | os.PathLike) -> torch.Tensor:
     """Read a mean image ``(M, D, H, W)`` written by :func:`ensure_modality_mean`."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"modality mean image not found: {path} (the fine-tuning run writes it to "
-                                "its ckpt_dir; run it, or choose another fill strategy).")
-    mean = torch.load(path, map_location="cpu", weights_only=True)
+    mean = read_weights_file(path, "modality mean image (the fine-tuning run writes it to its ckpt_dir; "
+                                   "run it, or choose another fill strategy)")
     if not isinstance(mean, torch.Tensor) or mean.ndim != 4:
         raise ValueError(f"{path} must hold one (M, D, H, W) tensor, got {type(mean).__name__} "
                          f"{tuple(getattr(mean, 'shape', ()))}.")

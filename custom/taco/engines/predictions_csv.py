@@ -15,8 +15,8 @@ __all__ = ["PredictionsCSV"]
 class PredictionsCSV:
     """Collect ``subject``, true ``label``, predicted class and class probabilities; write them at the end.
 
-    Reads the evaluator's decollated output: each item's ``pred`` ``(K,)`` probabilities, ``label``
-    and ``subject``. The file is written to a temporary name and renamed, so a crash never leaves
+    Reads the evaluator's decollated batch and output: each item's ``subject`` (from the batch),
+    ``label`` and ``pred`` ``(K,)`` probabilities (from the output). The file is written to a temporary name and renamed, so a crash never leaves
     half a table.
 
     Args:
@@ -38,9 +38,9 @@ class PredictionsCSV:
         self.rows = []
 
     def _collect(self, engine: Engine) -> None:
-        for item in engine.state.output:
+        for batch_item, item in zip(engine.state.batch, engine.state.output):
             probabilities = torch.as_tensor(item["pred"]).float().flatten()
-            self.rows.append([item.get("subject", ""), int(torch.as_tensor(item["label"]).flatten()[0]),
+            self.rows.append([batch_item.get("subject", ""), int(torch.as_tensor(item["label"]).flatten()[0]),
                               int(probabilities.argmax()), *(f"{value:.6f}" for value in probabilities.tolist())])
 
     def _write(self, engine: Engine) -> None:

@@ -1,0 +1,77 @@
+"""Running bundles as users do: `python -m monai.bundle run` in a subprocess."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BUNDLES = REPO / "bundles"
+
+
+def bundle_command(bundle: str, configs, workflow: str = "run", **overrides) -> list[str]:
+    """The command line for ``python -m monai.bundle <workflow>`` on ``bundles/<bundle>/configs/<configs>``."""
+    root = BUNDLES / bundle
+    command = [sys.executable, "-m", "monai.bundle", workflow,
+               "--config_file", str([str(root / "configs" / name) for name in configs]),
+               "--meta_file", str(root / "configs" / "metadata.json")]
+    if workflow == "run":
+        command += ["--logging_file", str(root / "configs" / "logging.conf")]
+    for key, value in overrides.items():
+        command += [f"--{key}", str(value)]
+    return command
+
+
+@pytest.fixture(scope="session")
+def run_bundle():
+    """``run_bundle(bundle, configs, workflow="run", expect_failure=False, **overrides) -> stdout + stderr``."""
+
+    def run(bundle: str, configs, workflow: str = "run", expect_failure: bool = False, **overrides) -> str:
+        result = subprocess.run(bundle_command(bundle, configs, workflow, **overrides), capture_output=True,
+                                text=True, timeout=900, cwd=REPO)
+        output = result.stdout + result.stderr
+        if expect_failure:
+            assert result.returncode != 0, output[-3000:]
+        else:
+            assert result.returncode == 0, output[-6000:]
+        return output
+
+    return run
+
+
+TINY = {"pixdim": "[6.0,6.0,6.0]", "num_workers": 0, "batch_size": 2}
+"""On top of each fine-tuning bundle's demo profile: 6 mm voxels, so a subject is one 32^3 window."""
+
+
+@pytest.fixture(scope="session")
+def pretrained_encoder(tmp_path_factory) -> Path:
+    """An ``encoder.pt`` as the pre-training bundle writes it (demo architecture, random weights)."""
+    import torch
+
+    from taco.networks import TacoPretrainingNetwork
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("pretrained") / "encoder.pt"
+    torch.save(TacoPretrainingNetwork(feature_size=12, token_stage=2, projection_channels=16).encoder.state_dict(), path)
+    return path
+
+
+def _fine_tune(run_bundle, bundle, root, dataset_dir, encoder, **overrides):
+    output = run_bundle(bundle, ["train.json", "demo.json"], dataset_dir=dataset_dir, bundle_root=root,
+                        pretrained_ckpt=encoder, epochs=1, val_interval=1, **TINY, **overrides)
+    return root, output
+
+
+@pytest.fixture(scope="session")
+def seg_trained(run_bundle, demo_datalist, pretrained_encoder, tmp_path_factory):
+    """``(bundle_root, training log)`` of one demo-profile epoch of the segmentation bundle."""
+    return _fine_tune(run_bundle, "taco_seg_finetune", tmp_path_factory.mktemp("seg"), demo_datalist.parent,
+                      pretrained_encoder, num_samples=1)
+
+
+@pytest.fixture(scope="session")
+def cls_trained(run_bundle, demo_datalist, pretrained_encoder, tmp_path_factory):
+    """``(bundle_root, training log)`` of one demo-profile epoch of the classification bundle."""
+    return _fine_tune(run_bundle, "taco_cls_finetune", tmp_path_factory.mktemp("cls"), demo_datalist.parent,
+                      pretrained_encoder)

@@ -1,0 +1,65 @@
+"""The classification fine-tuning bundle: train, evaluate with per-subject predictions, export, input checks."""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from monai.bundle import ConfigParser
+
+BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "taco_cls_finetune"
+
+
+def test_training_loads_the_pretrained_encoder_and_reports_the_metrics(cls_trained):
+    root, output = cls_trained
+    assert "pre-trained encoder from" in output and "1 adapted" in output
+    for metric in ("val_accuracy", "val_auc", "val_f1"):
+        assert metric in output
+    assert (root / "models" / "model.pt").is_file()
+
+
+def test_evaluation_writes_metrics_and_one_prediction_per_subject(run_bundle, cls_trained, demo_datalist):
+    root, _ = cls_trained
+    run_bundle("taco_cls_finetune", ["train.json", "demo.json", "evaluate.json"], dataset_dir=demo_datalist.parent,
+               bundle_root=root, num_workers=0)
+    test_items = json.loads(demo_datalist.read_text())["test"]
+    with open(root / "runs" / "eval" / "predictions.csv") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [row["subject"] for row in rows] == [item["subject"] for item in test_items]
+    assert [int(row["label"]) for row in rows] == [item["class_label"] for item in test_items]
+    for row in rows:
+        probabilities = [float(row["probability_no enhancing tumour"]), float(row["probability_enhancing tumour"])]
+        assert sum(probabilities) == pytest.approx(1.0, abs=1e-4)
+        assert int(row["predicted"]) == probabilities.index(max(probabilities))
+    metrics = (root / "runs" / "eval" / "metrics.csv").read_text()
+    assert "val_accuracy" in metrics and "val_auc" in metrics and "val_f1" in metrics
+
+
+def test_torchscript_export_matches_the_eager_network(run_bundle, cls_trained, tmp_path):
+    root, _ = cls_trained
+    run_bundle("taco_cls_finetune", ["train.json", "demo.json"], workflow="ckpt_export", net_id="network_def",
+               filepath=tmp_path / "model.ts", ckpt_file=root / "models" / "model.pt", use_trace=True,
+               input_shape="[1,4,32,32,32]", bundle_root=root)
+    parser = ConfigParser()
+    parser.read_config([str(BUNDLE / "configs" / name) for name in ("train.json", "demo.json")])
+    eager = parser.get_parsed_content("network_def")
+    eager.load_state_dict(torch.load(root / "models" / "model.pt", weights_only=True))
+    eager.eval()
+    image = torch.randn(2, 4, 32, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(torch.jit.load(str(tmp_path / "model.ts"))(image), eager(image),
+                                   rtol=1e-4, atol=1e-4)
+
+
+def test_datalist_without_class_label_is_named(demo_datalist, tmp_path):
+    content = json.loads(demo_datalist.read_text())
+    for item in content["training"]:
+        item.pop("class_label")
+    (tmp_path / "datalist.json").write_text(json.dumps(content))
+    parser = ConfigParser()
+    parser.read_config([str(BUNDLE / "configs" / name) for name in ("train.json", "demo.json")])
+    parser.update({"data_list_file_path": str(tmp_path / "datalist.json"), "bundle_root": str(tmp_path)})
+    with pytest.raises(Exception) as raised:
+        parser.get_parsed_content("train#dataset#data")
+    assert "subject 'demo_" in str(raised.value.__cause__) and "missing key 'class_label'" in str(raised.value.__cause__)

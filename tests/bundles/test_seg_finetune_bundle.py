@@ -1,0 +1,132 @@
+"""The segmentation fine-tuning bundle: train, resume, evaluate, infer, export, and its input checks."""
+
+import csv
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from monai.bundle import ConfigParser
+
+from taco.networks import SwinClassifier
+
+BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "taco_seg_finetune"
+TINY_INFERENCE = {"pixdim": "[6.0,6.0,6.0]"}
+
+
+def parser_for(*configs, **overrides):
+    parser = ConfigParser()
+    parser.read_config([str(BUNDLE / "configs" / name) for name in configs])
+    parser.update(overrides)
+    return parser
+
+
+def error_chain(error):
+    """The messages of an error and of every error it was raised from (MONAI's Compose wraps them)."""
+    messages = []
+    while error is not None:
+        messages.append(str(error))
+        error = error.__cause__
+    return " | ".join(messages)
+
+
+def test_training_loads_the_pretrained_encoder_and_writes_the_model(seg_trained):
+    root, output = seg_trained
+    assert "pre-trained encoder from" in output and "1 adapted" in output  # 4-channel first layer replicated
+    assert "val_mean_dice" in output and "val_hd95" in output
+    for name in ("model.pt", "checkpoint_epoch=1.pt", "modality_mean.pt"):
+        assert (root / "models" / name).is_file(), name
+    assert torch.load(root / "models" / "modality_mean.pt", weights_only=True).shape[0] == 4
+
+
+def test_evaluation_writes_dice_and_hd95_per_region(run_bundle, seg_trained, demo_datalist):
+    root, _ = seg_trained
+    run_bundle("taco_seg_finetune", ["train.json", "demo.json", "evaluate.json"], dataset_dir=demo_datalist.parent,
+               bundle_root=root, num_workers=0, **TINY_INFERENCE)
+    test_subjects = len(json.loads(demo_datalist.read_text())["test"])
+    for metric in ("val_mean_dice", "val_hd95"):
+        with open(root / "runs" / "eval" / f"{metric}_raw.csv") as stream:
+            rows = list(csv.reader(stream))
+        assert rows[0][1:] == ["class0", "class1", "class2", "mean"] and len(rows) == 1 + test_subjects
+        assert (root / "runs" / "eval" / f"{metric}_summary.csv").is_file()
+
+
+def test_inference_writes_label_maps_in_the_input_geometry(run_bundle, seg_trained, demo_datalist):
+    root, _ = seg_trained
+    run_bundle("taco_seg_finetune", ["inference.json", "demo.json"], dataset_dir=demo_datalist.parent,
+               bundle_root=root, **TINY_INFERENCE)
+    items = json.loads(demo_datalist.read_text())["test"]
+    for item in items:
+        source = nib.load(demo_datalist.parent / item["image"][0])
+        predicted = nib.load(root / "predictions" / Path(item["image"][0]).name.replace(".nii.gz", "_seg.nii.gz"))
+        assert predicted.shape == source.shape
+        np.testing.assert_allclose(predicted.affine, source.affine, atol=1e-4)
+        assert set(np.unique(np.asarray(predicted.dataobj))) <= {0, 1, 2, 4}
+
+
+def test_resume_continues_from_the_last_epoch(run_bundle, seg_trained, demo_datalist, pretrained_encoder):
+    root, _ = seg_trained
+    output = run_bundle("taco_seg_finetune", ["train.json", "demo.json"], dataset_dir=demo_datalist.parent,
+                        bundle_root=root, pretrained_ckpt=pretrained_encoder, epochs=2, val_interval=1,
+                        num_workers=0, num_samples=1, **TINY_INFERENCE)
+    assert "Epoch[2] Complete" in output and "Epoch[1] Complete" not in output
+    assert "pre-trained encoder from" not in output  # resumed weights are not overwritten
+    trainer = torch.load(root / "models" / "checkpoint_epoch=2.pt", weights_only=True)["trainer"]
+    assert trainer["iteration"] == 2 * trainer["epoch_length"]
+
+
+def test_torchscript_and_onnx_exports_match_the_eager_network(run_bundle, seg_trained, tmp_path):
+    pytest.importorskip("onnxruntime")
+    import onnxruntime
+
+    root, _ = seg_trained
+    configs = [str(BUNDLE / "configs" / name) for name in ("inference.json", "demo.json")]
+    common = {"net_id": "network_def", "ckpt_file": root / "models" / "model.pt", "use_trace": True,
+              "input_shape": "[1,4,32,32,32]", "bundle_root": root}
+    run_bundle("taco_seg_finetune", ["inference.json", "demo.json"], workflow="ckpt_export",
+               filepath=tmp_path / "model.ts", **common)
+    run_bundle("taco_seg_finetune", ["inference.json", "demo.json"], workflow="onnx_export",
+               filepath=tmp_path / "model.onnx", **common)
+    parser = ConfigParser()
+    parser.read_config(configs)
+    eager = parser.get_parsed_content("network_def")
+    eager.load_state_dict(torch.load(root / "models" / "model.pt", weights_only=True))
+    eager.eval()
+    image = torch.randn(1, 4, 32, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = eager(image)
+        scripted = torch.jit.load(str(tmp_path / "model.ts"))(image)
+    torch.testing.assert_close(scripted, expected, rtol=1e-4, atol=1e-4)
+    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"))
+    exported = session.run(None, {session.get_inputs()[0].name: image.numpy()})[0]
+    np.testing.assert_allclose(exported, expected.numpy(), rtol=1e-3, atol=1e-3)
+
+
+def test_label_values_outside_the_mapping_are_named(demo_datalist, tmp_path):
+    parser = parser_for("train.json", "demo.json", dataset_dir=str(demo_datalist.parent),
+                        bundle_root=str(tmp_path), regions={"TC": [1, 3], "WT": [1, 2, 3], "ET": [3]})
+    item = next(item for item in parser.get_parsed_content("train#dataset#data") if item["class_label"] == 1)
+    with pytest.raises(Exception) as raised:
+        parser.get_parsed_content("validate#preprocessing")(item)
+    assert f"subject {item['subject']!r}: 'label' ({item['label']}) holds label values [4] outside the mapping" \
+        in error_chain(raised.value)
+
+
+def test_fewer_modalities_than_the_network_expects_are_named(demo_datalist, tmp_path):
+    parser = parser_for("train.json", "demo.json", dataset_dir=str(demo_datalist.parent), bundle_root=str(tmp_path))
+    item = dict(parser.get_parsed_content("train#dataset#data")[0])
+    item["image"] = item["image"][:3]
+    with pytest.raises(Exception) as raised:
+        parser.get_parsed_content("validate#preprocessing")(item)
+    assert f"subject {item['subject']!r}: 'image' has 3 modalities, the network expects 4" in error_chain(raised.value)
+
+
+def test_weights_of_another_architecture_are_refused(demo_datalist, tmp_path):
+    torch.save(SwinClassifier(in_channels=4, num_classes=2, feature_size=12).state_dict(), tmp_path / "cls.pt")
+    parser = parser_for("inference.json", "demo.json", dataset_dir=str(demo_datalist.parent),
+                        bundle_root=str(tmp_path), model_file=str(tmp_path / "cls.pt"))
+    with pytest.raises(Exception) as raised:
+        parser.get_parsed_content("initialize")
+    assert f"{tmp_path / 'cls.pt'} does not fit the network SwinUNETR" in error_chain(raised.value)

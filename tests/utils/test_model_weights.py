@@ -1,0 +1,46 @@
+import pytest
+import torch
+from torch import nn
+
+from taco.utils import load_model_weights, strip_prefixes
+
+
+def _network():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+
+
+def test_plain_prefixed_and_keyed_state_dicts_load(tmp_path):
+    source = _network()
+    torch.save(source.state_dict(), tmp_path / "plain.pt")
+    torch.save({f"module._orig_mod.{k}": v for k, v in source.state_dict().items()}, tmp_path / "ddp.pt")
+    torch.save({"model": source.state_dict(), "epoch": torch.tensor(3)}, tmp_path / "checkpoint.pt")
+    for name, key in [("plain.pt", None), ("ddp.pt", None), ("checkpoint.pt", "model")]:
+        target = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+        assert load_model_weights(target, tmp_path / name, key=key) is target
+        assert torch.equal(target[2].weight, source[2].weight)
+
+
+def test_another_architecture_names_the_file_and_the_keys(tmp_path):
+    torch.save(nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2)).state_dict(), tmp_path / "other.pt")
+    with pytest.raises(ValueError, match=r"other.pt.*shape mismatches \['0.weight: file \(5, 3\) vs network \(4, 3\)"):
+        load_model_weights(_network(), tmp_path / "other.pt")
+    torch.save({"encoder.weight": torch.zeros(1)}, tmp_path / "foreign.pt")
+    with pytest.raises(ValueError, match=r"4 missing keys.*1 unexpected keys \['encoder.weight'\]"):
+        load_model_weights(_network(), tmp_path / "foreign.pt")
+
+
+def test_missing_file_key_and_pickles_are_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="absent.pt"):
+        load_model_weights(_network(), tmp_path / "absent.pt")
+    torch.save({"state": _network().state_dict()}, tmp_path / "keyed.pt")
+    with pytest.raises(ValueError, match="no 'model' entry"):
+        load_model_weights(_network(), tmp_path / "keyed.pt", key="model")
+    torch.save({"weights": _network().state_dict(), "config": {"anything": object}}, tmp_path / "pickled.pt")
+    with pytest.raises(ValueError, match="refused to load .*pickled.pt"):
+        load_model_weights(_network(), tmp_path / "pickled.pt", key="weights")
+
+
+def test_strip_prefixes():
+    assert strip_prefixes("module._orig_mod.module.a.b") == "a.b"
+    assert strip_prefixes("encoder.x", ("encoder.",)) == "x"
