@@ -40,7 +40,7 @@ def run_bundle():
     return run
 
 
-TINY = {"pixdim": "[6.0,6.0,6.0]", "num_workers": 0, "batch_size": 2}
+TINY = {"pixdim": "[6.0,6.0,6.0]", "sw_roi_size": "[32,32,32]", "num_workers": 0, "batch_size": 2}
 """On top of each fine-tuning bundle's demo profile: 6 mm voxels, so a subject is one 32^3 window."""
 
 

@@ -13,7 +13,7 @@ from monai.bundle import ConfigParser
 from taco.networks import SwinClassifier
 
 BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "taco_seg_finetune"
-TINY_INFERENCE = {"pixdim": "[6.0,6.0,6.0]"}
+TINY_INFERENCE = {"pixdim": "[6.0,6.0,6.0]", "sw_roi_size": "[32,32,32]"}
 
 
 def parser_for(*configs, **overrides):
@@ -130,3 +130,12 @@ def test_weights_of_another_architecture_are_refused(demo_datalist, tmp_path):
     with pytest.raises(Exception) as raised:
         parser.get_parsed_content("initialize")
     assert f"{tmp_path / 'cls.pt'} does not fit the network SwinUNETR" in error_chain(raised.value)
+
+
+def test_modality_dropout_option_keeps_one_modality_and_fills_the_rest(demo_datalist, tmp_path):
+    parser = parser_for("train.json", "demo.json", dataset_dir=str(demo_datalist.parent), bundle_root=str(tmp_path),
+                        modality_dropout_prob=1.0, modality_fill="copy")
+    item = parser.get_parsed_content("train#dataset#data")[0]
+    image = parser.get_parsed_content("train#preprocessing")(item)[0]["image"]
+    assert image.shape[0] == 4
+    assert all(torch.equal(image[channel], image[0]) for channel in range(1, 4))  # one kept, copied to the rest
