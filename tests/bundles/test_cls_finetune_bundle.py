@@ -36,6 +36,16 @@ def test_evaluation_writes_metrics_and_one_prediction_per_subject(run_bundle, cl
     assert "val_accuracy" in metrics and "val_auc" in metrics and "val_f1" in metrics
 
 
+def test_inference_writes_predictions_without_labels(run_bundle, cls_trained, demo_datalist):
+    root, _ = cls_trained
+    run_bundle("taco_cls_finetune", ["inference.json", "demo.json"], dataset_dir=demo_datalist.parent,
+               bundle_root=root)
+    with open(root / "predictions" / "predictions.csv") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [row["subject"] for row in rows] == [item["subject"] for item in json.loads(demo_datalist.read_text())["test"]]
+    assert {row["label"] for row in rows} == {""}
+
+
 def test_torchscript_export_matches_the_eager_network(run_bundle, cls_trained, tmp_path):
     root, _ = cls_trained
     run_bundle("taco_cls_finetune", ["train.json", "demo.json"], workflow="ckpt_export", net_id="network_def",

@@ -16,7 +16,8 @@ class PredictionsCSV:
     """Collect ``subject``, true ``label``, predicted class and class probabilities; write them at the end.
 
     Reads the evaluator's decollated batch and output: each item's ``subject`` (from the batch),
-    ``label`` and ``pred`` ``(K,)`` probabilities (from the output). The file is written to a temporary name and renamed, so a crash never leaves
+    ``label`` and ``pred`` ``(K,)`` probabilities (from the output). Without labels (inference on
+    unlabelled subjects) the ``label`` column is left empty. The file is written to a temporary name and renamed, so a crash never leaves
     half a table.
 
     Args:
@@ -40,7 +41,9 @@ class PredictionsCSV:
     def _collect(self, engine: Engine) -> None:
         for batch_item, item in zip(engine.state.batch, engine.state.output):
             probabilities = torch.as_tensor(item["pred"]).float().flatten()
-            self.rows.append([batch_item.get("subject", ""), int(torch.as_tensor(item["label"]).flatten()[0]),
+            label = item.get("label")
+            self.rows.append([batch_item.get("subject", ""),
+                              "" if label is None else int(torch.as_tensor(label).flatten()[0]),
                               int(probabilities.argmax()), *(f"{value:.6f}" for value in probabilities.tolist())])
 
     def _write(self, engine: Engine) -> None:
