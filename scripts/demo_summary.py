@@ -15,7 +15,7 @@ from taco.evaluation import classification_results, results_markdown, segmentati
 
 def main(out: str = "demo_output", seg_runs: str = "seg", cls_runs: str = "cls", regions: str = "TC,WT,ET") -> None:
     out = Path(out)
-    region_names = regions.split(",")
+    region_names = _names(regions)
     sections = []
     seg = {}
     for run in _names(seg_runs):
@@ -34,8 +34,9 @@ def main(out: str = "demo_output", seg_runs: str = "seg", cls_runs: str = "cls",
     print(text)
 
 
-def _names(runs: str) -> list[str]:
-    return [run for run in str(runs).split(",") if run]
+def _names(runs) -> list[str]:
+    # fire turns "seg,seg_scratch" into a tuple and "seg" into a string
+    return [str(run) for run in (runs if isinstance(runs, (list, tuple)) else str(runs).split(",")) if run]
 
 
 if __name__ == "__main__":
