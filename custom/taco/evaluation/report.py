@@ -105,12 +105,15 @@ def _heatmap(path: Path, subsets: list[str], columns: list[str], values: dict[tu
     from matplotlib import pyplot as plt
 
     grid = [[values.get((subset, column), math.nan) for column in columns] for subset in subsets]
+    ranges = []
+    for index in range(len(columns)):
+        finite = [row[index] for row in grid if math.isfinite(row[index])]
+        ranges.append((min(finite), max(finite)) if finite else (0.0, 1.0))
     shades = []
     for row in grid:
         shades.append([])
         for index, value in enumerate(row):
-            column_values = [line[index] for line in grid if math.isfinite(line[index])]
-            low, high = (min(column_values), max(column_values)) if column_values else (0.0, 1.0)
+            low, high = ranges[index]
             shade = 0.5 if not math.isfinite(value) or high == low else (value - low) / (high - low)
             if columns[index].split(" ")[0] in lower_is_better:
                 shade = 1.0 - shade

@@ -1,4 +1,4 @@
-"""Networks: the shared Swin encoder, token heads and the pre-training network."""
+"""Networks: the shared Swin encoder, token heads, the pre-training network, the classifier and weight transfer."""
 
 from taco.networks.classifier import SwinClassifier
 from taco.networks.encoder import NUM_STAGES, stage_channels, swin_encoder
@@ -7,6 +7,6 @@ from taco.networks.reconstruction_head import ReconstructionHead
 from taco.networks.tokens import TokenProjection, spatial_tokens
 from taco.networks.weight_transfer import TransferReport, load_pretrained_encoder, read_encoder_state
 
-__all__ = ["NUM_STAGES", "PretrainingOutput", "ReconstructionHead", "SwinClassifier", "TacoPretrainingNetwork", "TokenProjection",
-           "TransferReport", "load_pretrained_encoder", "read_encoder_state", "spatial_tokens", "stage_channels",
-           "swin_encoder"]
+__all__ = ["NUM_STAGES", "PretrainingOutput", "ReconstructionHead", "SwinClassifier", "TacoPretrainingNetwork",
+           "TokenProjection", "TransferReport", "load_pretrained_encoder", "read_encoder_state", "spatial_tokens",
+           "stage_channels", "swin_encoder"]

@@ -70,7 +70,7 @@ class ModalityFill:
     def __init__(self, strategy: str = "zeros", mean_image: torch.Tensor | str | os.PathLike | None = None):
         if strategy not in FILL_STRATEGIES:
             raise ValueError(f"fill strategy must be one of {FILL_STRATEGIES}, got {strategy!r}.")
-        if strategy == "mean" and (mean_image is None or mean_image == ""):
+        if strategy == "mean" and (mean_image is None or (isinstance(mean_image, str) and not mean_image)):
             raise ValueError("fill strategy 'mean' needs mean_image: the dataset-mean image or its file.")
         self.strategy = strategy
         self._mean_image = mean_image
@@ -96,18 +96,14 @@ class ModalityFill:
             return image
         filled = image.clone()
         channel = [slice(None)] * channel_dim
-        if self.strategy == "zeros":
-            for missing in range(num_modalities):
-                if missing not in present:
-                    filled[(*channel, missing)] = 0
-        elif self.strategy == "copy":
+        if self.strategy == "copy":
             for missing, source in copy_sources(present, num_modalities).items():
                 filled[(*channel, missing)] = image[(*channel, source)]
-        else:
-            mean = self._mean_on_grid(image.shape[-3:], num_modalities).to(image.device, image.dtype)
-            for missing in range(num_modalities):
-                if missing not in present:
-                    filled[(*channel, missing)] = mean[missing]
+            return filled
+        mean = self._mean_on_grid(image.shape[-3:], num_modalities).to(image.device, image.dtype) \
+            if self.strategy == "mean" else None
+        for missing in set(range(num_modalities)) - set(present):
+            filled[(*channel, missing)] = 0 if mean is None else mean[missing]
         return filled
 
     def _mean_on_grid(self, spatial_shape: Sequence[int], num_modalities: int) -> torch.Tensor:
