@@ -8,6 +8,7 @@ from torch import nn
 from taco.losses.inter_instance import InterInstanceRankingLoss
 from taco.losses.intra_instance import IntraInstanceRankingLoss
 from taco.losses.token_geometry import TokenGeometry
+from taco.utils.distributed import gather_across_ranks, scale_gradient, world_size
 
 __all__ = ["TacoLoss"]
 
@@ -19,16 +20,26 @@ class TacoLoss(nn.Module):
     topology terms. A term whose weight is 0 is not computed (reconstruction-only baseline, ablations)
     and reported as 0.
 
+    With ``inter_across_ranks`` in a ``torch.distributed`` job, the inter-instance term pairs subjects
+    of the global batch: every rank gathers the tokens of all ranks (gradient flows through its own
+    only), draws the same pairs from its identically seeded generator and computes the same value.
+    Its gradient is scaled by the world size, so that after ``DistributedDataParallel`` averages the
+    ranks' gradients the update equals that of one process holding the concatenated batch. The
+    inter-instance ``max_pairs`` then counts global pairs.
+
     Args:
         intra: the intra-instance loss (default: :class:`IntraInstanceRankingLoss` with paper defaults).
         inter: the inter-instance loss (default: :class:`InterInstanceRankingLoss` with paper defaults).
         reconstruction_weight: ``w_rec``.
         intra_weight: ``w_intra``.
         inter_weight: ``w_inter``.
+        inter_across_ranks: form the inter-instance pairs across all ranks (no effect without a
+            process group).
     """
 
     def __init__(self, intra: IntraInstanceRankingLoss | None = None, inter: InterInstanceRankingLoss | None = None,
-                 reconstruction_weight: float = 1.0, intra_weight: float = 10.0, inter_weight: float = 10.0):
+                 reconstruction_weight: float = 1.0, intra_weight: float = 10.0, inter_weight: float = 10.0,
+                 inter_across_ranks: bool = False):
         super().__init__()
         for name, weight in (("reconstruction_weight", reconstruction_weight), ("intra_weight", intra_weight),
                              ("inter_weight", inter_weight)):
@@ -38,6 +49,7 @@ class TacoLoss(nn.Module):
         self.inter = inter if inter is not None else InterInstanceRankingLoss()
         self.weights = {"reconstruction": float(reconstruction_weight), "intra": float(intra_weight),
                         "inter": float(inter_weight)}
+        self.inter_across_ranks = inter_across_ranks
 
     def forward(self, reconstruction: torch.Tensor, target: torch.Tensor, tokens1: torch.Tensor,
                 tokens2: torch.Tensor, distinct: torch.Tensor | None = None,
@@ -62,6 +74,14 @@ class TacoLoss(nn.Module):
         if self.weights["intra"] > 0:
             terms["intra"] = self.intra(geometry1, geometry2, distinct=distinct, generator=generator)
         if self.weights["inter"] > 0:
-            terms["inter"] = self.inter(geometry1, geometry2, generator=generator)
+            terms["inter"] = self._inter(geometry1, geometry2, generator)
         total = sum(self.weights[name] * value for name, value in terms.items())
         return {"loss": total, **terms}
+
+    def _inter(self, geometry1: TokenGeometry, geometry2: TokenGeometry,
+               generator: torch.Generator | None) -> torch.Tensor:
+        ranks = world_size()
+        if not self.inter_across_ranks or ranks == 1:
+            return self.inter(geometry1, geometry2, generator=generator)
+        tokens1, tokens2 = gather_across_ranks(geometry1.tokens), gather_across_ranks(geometry2.tokens)
+        return scale_gradient(self.inter(tokens1, tokens2, generator=generator), ranks)
