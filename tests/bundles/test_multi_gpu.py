@@ -1,0 +1,64 @@
+"""`multi_gpu_train.json` of each training bundle: 2 CPU processes (gloo) started by torchrun, as users do."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import BUNDLES, REPO, TINY
+
+SAVE_RANK_WEIGHTS = {"finalize": [
+    "$torch.save({k: v.cpu() for k, v in @network.module.state_dict().items()}, "
+    "os.path.join(@output_dir, f'rank{dist.get_rank()}.pt'))",
+    "$dist.is_initialized() and dist.destroy_process_group()"]}
+
+
+def torchrun(bundle: str, configs: list[str], tmp_path, **overrides) -> str:
+    root = BUNDLES / bundle / "configs"
+    extra = tmp_path / "save_rank_weights.json"
+    extra.write_text(json.dumps(SAVE_RANK_WEIGHTS))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "monai.bundle", "run",
+               "--config_file", str([str(root / name) for name in configs] + [str(extra)]),
+               "--meta_file", str(root / "metadata.json"), "--logging_file", str(root / "logging.conf")]
+    for key, value in overrides.items():
+        command += [f"--{key}", str(value)]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO, env=environment)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    return output
+
+
+def assert_same_weights_on_both_ranks(output_dir):
+    first, second = (torch.load(output_dir / f"rank{rank}.pt", weights_only=True) for rank in range(2))
+    assert first.keys() == second.keys()
+    for name in first:
+        torch.testing.assert_close(first[name], second[name], rtol=0, atol=0, msg=name)
+
+
+def test_pretraining_on_two_ranks_with_cross_rank_pairs(demo_datalist, tmp_path):
+    root = tmp_path / "pretrain"
+    output = torchrun("taco_pretrain", ["train.json", "demo.json", "multi_gpu_train.json"], tmp_path,
+                      bundle_root=root, dataset_dir=demo_datalist.parent, num_steps=3, steps_per_epoch=3,
+                      checkpoint_interval=3, batch_size=2, num_workers=0, log_interval=1)
+    assert_same_weights_on_both_ranks(root / "runs")
+    # rank 0 alone writes files: one checkpoint, one encoder, one TensorBoard run
+    assert (root / "models" / "checkpoint_iteration=3.pt").is_file() and (root / "models" / "encoder.pt").is_file()
+    assert len(list((root / "runs" / "tensorboard").iterdir())) == 1
+    assert output.count("Epoch: 1/1, Iter: 3/3") == 1, "only rank 0 logs"
+    trained = torch.load(root / "models" / "checkpoint_iteration=3.pt", weights_only=True)
+    assert not any(key.startswith("module.") for key in trained["model"])
+
+
+@pytest.mark.parametrize("bundle", ["taco_seg_finetune", "taco_cls_finetune"])
+def test_fine_tuning_on_two_ranks(bundle, demo_datalist, pretrained_encoder, tmp_path):
+    root = tmp_path / bundle
+    torchrun(bundle, ["train.json", "demo.json", "multi_gpu_train.json"], tmp_path, bundle_root=root,
+             dataset_dir=demo_datalist.parent, pretrained_ckpt=pretrained_encoder, epochs=1, val_interval=1,
+             validation_key="test", **TINY)  # MONAI's DistributedSampler needs >= 1 validation subject per rank
+    assert_same_weights_on_both_ranks(root / "runs")
+    assert (root / "models" / "model.pt").is_file()
