@@ -3,5 +3,6 @@
 from taco.engines.encoder_export import EncoderExport
 from taco.engines.predictions_csv import PredictionsCSV
 from taco.engines.pretraining_step import PretrainingStep
+from taco.engines.step_timing import pretraining_trainer, random_pair_batch, time_calls
 
-__all__ = ["EncoderExport", "PredictionsCSV", "PretrainingStep"]
+__all__ = ["EncoderExport", "PredictionsCSV", "PretrainingStep", "pretraining_trainer", "random_pair_batch", "time_calls"]

@@ -1,0 +1,92 @@
+"""Time one pre-training step with all TACO losses against the same step with reconstruction only.
+
+Both variants are the pre-training bundle's own trainer (network, optimizer, loss, AMP, cuDNN settings
+from its configs), fed the same random batch; their timed blocks alternate so that machine noise hits
+both alike. Printed: median step time of each, their ratio (the cost of the topology losses), steps/s
+and, on a GPU, peak memory.
+
+    python scripts/benchmark_step.py                       # CPU demo profile (configs train + demo)
+    python scripts/benchmark_step.py --profile paper       # paper scale: train + gpu configs (96^3, fs 48, AMP)
+    python scripts/benchmark_step.py --profile paper --use_checkpoint True --batch_size 4
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+from pathlib import Path
+
+import fire
+import torch
+
+from taco.engines import pretraining_trainer, random_pair_batch, time_calls
+from taco.evaluation import read_bundle_config
+
+BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "taco_pretrain"
+PROFILES = {"demo": ["train.json", "demo.json"], "paper": ["train.json", "gpu.json"]}
+VARIANTS = {"all losses": {}, "reconstruction only": {"intra_weight": 0.0, "inter_weight": 0.0}}
+
+
+def main(profile: str = "demo", rounds: int = 5, steps_per_round: int = 4, warmup: int = 3,
+         batch_size: int | None = None, use_checkpoint: bool | None = None, device: str | None = None) -> None:
+    """
+    Args:
+        profile: "demo" (CPU demo profile) or "paper" (GPU profile).
+        rounds: alternating timed blocks per variant.
+        steps_per_round: steps per timed block.
+        warmup: untimed steps per variant first (cuDNN autotuning, allocator warm-up).
+        batch_size: subjects per step (default: the profile's).
+        use_checkpoint: activation checkpointing in the encoder (default: the profile's).
+        device: "cpu" or "cuda" (default: cuda when available).
+    """
+    if profile not in PROFILES:
+        sys.exit(f"profile must be one of {list(PROFILES)}, got {profile!r}")
+    overrides = {"device": f"$torch.device('{device}')"} if device else {}
+    if batch_size is not None:
+        overrides["batch_size"] = batch_size
+    if use_checkpoint is not None:
+        overrides["use_checkpoint"] = use_checkpoint
+
+    trainers, batches = {}, {}
+    for name, weights in VARIANTS.items():
+        parser = read_bundle_config(BUNDLE, PROFILES[profile], {**overrides, **weights})
+        trainers[name] = pretraining_trainer(parser)
+        batches[name] = random_pair_batch(parser.get_parsed_content("batch_size"),
+                                          parser.get_parsed_content("roi_size"))
+    trainer = next(iter(trainers.values()))
+    target = trainer.state.device
+    on_gpu = target.type == "cuda"
+    print(f"[benchmark_step] profile {profile}: configs {PROFILES[profile]}, device {target}"
+          f"{' (' + torch.cuda.get_device_name(target) + ')' if on_gpu else f', {torch.get_num_threads()} threads'}, "
+          f"batch {batches[trainer and next(iter(batches))]['image1'].shape[0]} subjects x 2 images "
+          f"{tuple(batches[next(iter(batches))]['image1'].shape[2:])}, amp {trainer.amp} "
+          f"{trainer.amp_kwargs.get('dtype', '') if trainer.amp else ''}")
+
+    def step(name):
+        return lambda: trainers[name]._process_function(trainers[name], batches[name])
+
+    times, peaks, losses = {name: [] for name in VARIANTS}, {}, {}
+    for name in VARIANTS:
+        if on_gpu:
+            torch.cuda.reset_peak_memory_stats(target)
+        time_calls(step(name), warmup, target)
+        losses[name] = {key: float(value) for key, value in trainers[name].state.output.items()}
+        if on_gpu:
+            peaks[name] = torch.cuda.max_memory_allocated(target) / 2**30
+    for _ in range(rounds):
+        for name in VARIANTS:
+            times[name] += time_calls(step(name), steps_per_round, target)
+
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    for name in VARIANTS:
+        spread = f"{1000 * min(times[name]):.1f}-{1000 * max(times[name]):.1f}"
+        memory = f", peak memory {peaks[name]:.2f} GiB" if on_gpu else ""
+        terms = ", ".join(f"{key} {value:.4f}" for key, value in losses[name].items())
+        print(f"  {name:20s} median {1000 * medians[name]:8.1f} ms/step (range {spread} ms over "
+              f"{len(times[name])} steps), {1 / medians[name]:6.2f} steps/s{memory}; last warm-up terms: {terms}")
+    ratio = medians["all losses"] / medians["reconstruction only"]
+    print(f"[benchmark_step] all losses / reconstruction only = {ratio:.3f}")
+
+
+if __name__ == "__main__":
+    fire.Fire(main)
