@@ -59,3 +59,27 @@ def test_same_device_treats_an_unindexed_request_as_the_current_device():
     assert same_device(torch.device("cuda", 1), torch.device("cuda", 1))
     assert not same_device(torch.device("cuda", 1), torch.device("cuda", 0))
 
+
+
+class RecordingLoss(TacoLoss):
+    """TacoLoss noting whether autocast was on and which dtype its tokens had."""
+
+    def forward(self, reconstruction, target, tokens1, tokens2, distinct=None, generator=None):
+        self.seen = (torch.is_autocast_enabled("cpu"), tokens1.dtype, reconstruction.dtype)
+        return super().forward(reconstruction, target, tokens1, tokens2, distinct, generator)
+
+
+def test_with_amp_the_network_runs_in_bfloat16_and_the_loss_in_float32():
+    torch.manual_seed(0)
+    network = TacoPretrainingNetwork(feature_size=12, token_stage=2, projection_channels=16)
+    loss = RecordingLoss()
+    dtypes = []
+    network.encoder.register_forward_hook(lambda module, inputs, outputs: dtypes.append(outputs[-1].dtype))
+    trainer = SupervisedTrainer(device=torch.device("cpu"), max_epochs=1, epoch_length=1,
+                                train_data_loader=[fixed_batch()], network=network,
+                                optimizer=torch.optim.AdamW(network.parameters()), loss_function=loss,
+                                iteration_update=PretrainingStep(), amp=True, amp_kwargs={"dtype": torch.bfloat16})
+    trainer.run()
+    assert dtypes == [torch.bfloat16]
+    assert loss.seen == (False, torch.float32, torch.float32)
+    assert torch.isfinite(trainer.state.output["loss"])

@@ -92,8 +92,10 @@ class PretrainingStep:
         autocast = torch.autocast(device_type=torch.device(device).type, **engine.amp_kwargs) if engine.amp else nullcontext()
         with autocast:
             reconstruction, tokens = engine.network(images)
-            terms = engine.loss_function(reconstruction.float(), images, tokens[:num_subjects].float(),
-                                         tokens[num_subjects:].float(), distinct, self.generator(device))
+        # the loss in float32: nearest neighbours and mutual matches from bfloat16 similarities would flip
+        # on ties, and the sparse backward of the ranking distances has no half-precision CUDA kernel
+        terms = engine.loss_function(reconstruction.float(), images, tokens[:num_subjects].float(),
+                                     tokens[num_subjects:].float(), distinct, self.generator(device))
         engine.fire_event(IterationEvents.LOSS_COMPLETED)
         if engine.amp and engine.scaler is not None:
             engine.scaler.scale(terms["loss"]).backward()
