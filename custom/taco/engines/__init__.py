@@ -1,7 +1,9 @@
 """Training and evaluation pieces that plug into MONAI's ignite workflows."""
 
+from taco.engines.checkpoint_handlers import AtomicCheckpointSaver, AtomicDiskSaver, SafeCheckpointLoader
 from taco.engines.encoder_export import EncoderExport
 from taco.engines.predictions_csv import PredictionsCSV
 from taco.engines.pretraining_step import PretrainingStep
 
-__all__ = ["EncoderExport", "PredictionsCSV", "PretrainingStep"]
+__all__ = ["AtomicCheckpointSaver", "AtomicDiskSaver", "EncoderExport", "PredictionsCSV", "PretrainingStep",
+           "SafeCheckpointLoader"]
