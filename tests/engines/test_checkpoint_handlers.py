@@ -1,6 +1,6 @@
 import pytest
 import torch
-from ignite.engine import Engine, Events
+from ignite.engine import Engine
 from torch import nn
 
 from taco.engines import AtomicCheckpointSaver, SafeCheckpointLoader
