@@ -52,7 +52,7 @@ def test_encoder_loads_into_swin_unetr_strictly(trained):
 def test_checkpoint_holds_everything_needed_to_resume(trained):
     root, _ = trained
     checkpoint = torch.load(root / "models" / "checkpoint_iteration=4.pt", weights_only=True)
-    assert {"model", "optimizer", "lr_scheduler", "trainer", "pretraining_step"} <= set(checkpoint)
+    assert {"model", "optimizer", "lr_scheduler", "trainer", "pretraining_step", "random_states"} <= set(checkpoint)
     assert checkpoint["trainer"]["iteration"] == 4
     assert checkpoint["optimizer"]["state"], "optimizer moments must be saved"
 

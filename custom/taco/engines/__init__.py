@@ -4,6 +4,7 @@ from taco.engines.checkpoint_handlers import AtomicCheckpointSaver, AtomicDiskSa
 from taco.engines.encoder_export import EncoderExport
 from taco.engines.predictions_csv import PredictionsCSV
 from taco.engines.pretraining_step import PretrainingStep
+from taco.engines.random_states import RandomStates
 
 __all__ = ["AtomicCheckpointSaver", "AtomicDiskSaver", "EncoderExport", "PredictionsCSV", "PretrainingStep",
-           "SafeCheckpointLoader"]
+           "RandomStates", "SafeCheckpointLoader"]
