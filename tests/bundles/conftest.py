@@ -24,6 +24,12 @@ def bundle_command(bundle: str, configs, workflow: str = "run", **overrides) -> 
 
 
 @pytest.fixture(scope="session")
+def bundle_command_line():
+    """:func:`bundle_command`, for tests that start a bundle themselves (to kill it, or from another root)."""
+    return bundle_command
+
+
+@pytest.fixture(scope="session")
 def run_bundle():
     """``run_bundle(bundle, configs, workflow="run", expect_failure=False, **overrides) -> stdout + stderr``."""
 

@@ -2,6 +2,9 @@
 
 import math
 import re
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -9,6 +12,8 @@ import torch
 from ignite.engine import Events
 from monai.bundle import ConfigParser
 from monai.networks.nets import SwinUNETR
+
+from taco.utils import latest_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "bundles" / "taco_pretrain"
@@ -47,16 +52,38 @@ def test_encoder_loads_into_swin_unetr_strictly(trained):
 def test_checkpoint_holds_everything_needed_to_resume(trained):
     root, _ = trained
     checkpoint = torch.load(root / "models" / "checkpoint_iteration=4.pt", weights_only=True)
-    assert {"model", "optimizer", "lr_scheduler", "trainer", "pretraining_step"} <= set(checkpoint)
+    assert {"model", "optimizer", "lr_scheduler", "trainer", "pretraining_step", "random_states"} <= set(checkpoint)
     assert checkpoint["trainer"]["iteration"] == 4
     assert checkpoint["optimizer"]["state"], "optimizer moments must be saved"
 
 
-def test_rerun_resumes_from_the_last_checkpoint(run_bundle, trained, demo_datalist):
-    root, _ = trained
-    losses = pretrain(run_bundle, root, demo_datalist.parent, num_steps=6, steps_per_epoch=2, checkpoint_interval=2)
-    assert len(losses) == 2  # steps 5 and 6 only
-    assert torch.load(root / "models" / "checkpoint_iteration=6.pt", weights_only=True)["trainer"]["iteration"] == 6
+def test_run_killed_with_sigkill_resumes_and_ends_at_the_same_step(run_bundle, bundle_command_line, trained,
+                                                                   demo_datalist):
+    """Kill a run as soon as it has written a checkpoint, start the same command again: it resumes there."""
+    root, _ = trained  # holds checkpoint_iteration=4.pt
+    overrides = dict(dataset_dir=demo_datalist.parent, bundle_root=root, batch_size=2, num_workers=0, log_interval=1,
+                     num_steps=10, steps_per_epoch=2, checkpoint_interval=2)
+    process = subprocess.Popen(bundle_command_line("taco_pretrain", CONFIGS, **overrides), cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (root / "models" / "checkpoint_iteration=6.pt").exists() and process.poll() is None:
+        assert time.monotonic() < deadline, "no checkpoint written in 300 s"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    killed_at = latest_checkpoint(root / "models")
+    step = int(killed_at.rsplit("=", 1)[1][:-3])
+    assert 6 <= step < 10
+
+    output = run_bundle("taco_pretrain", CONFIGS, **overrides)  # the same command again
+    assert f"Restored all variables from {killed_at}" in output
+    assert len(LOSS_LINE.findall(output)) == 10 - step  # only the steps the killed run did not checkpoint
+    final = torch.load(root / "models" / "checkpoint_iteration=10.pt", weights_only=True)
+    assert final["trainer"]["iteration"] == 10
+    # optimizer and scheduler continued from the checkpoint: they count every step, not only the resumed ones
+    assert all(state["step"] == 10 for state in final["optimizer"]["state"].values())
+    assert final["lr_scheduler"]["last_epoch"] == 10
+    assert final["pretraining_step"]["generator"].numel() > 0
 
 
 def test_loss_decreases_on_a_fixed_batch(demo_datalist, tmp_path):

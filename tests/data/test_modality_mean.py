@@ -47,6 +47,9 @@ def test_load_errors(tmp_path):
     torch.save(torch.zeros(3), tmp_path / "flat.pt")
     with pytest.raises(ValueError, match="flat.pt"):
         load_modality_mean(tmp_path / "flat.pt")
+    torch.save({"mean": torch.zeros(2, 4, 4, 4), "how": _items}, tmp_path / "pickled.pt")
+    with pytest.raises(ValueError, match="refused to load .*pickled.pt: it holds pickled Python objects"):
+        load_modality_mean(tmp_path / "pickled.pt")
 
 
 def test_metatensor_images_give_a_plain_tensor_that_loads_with_weights_only(tmp_path):

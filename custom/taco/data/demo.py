@@ -24,6 +24,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
+from taco.data.splits import split_sizes
+
 __all__ = [
     "MODALITIES",
     "LABEL_NAMES",
@@ -80,7 +82,6 @@ TUMOUR_EDGE_CORRELATION_MM = 5.0
 TUMOUR_EDGE_ROUGHNESS = 0.3
 MIN_TUMOUR_SITE_DEPTH_MM = 20.0
 MIN_TUMOUR_SITE_MIDLINE_DISTANCE_MM = 15.0
-SPLIT_FRACTIONS = {"training": 0.6, "validation": 0.1, "test": 0.3}
 
 # The MNI152 2009 maps ship inside the nilearn wheel, so no download is needed.
 _MNI_PACKAGE = "nilearn.datasets"
@@ -544,15 +545,6 @@ def synthesize_subject(rng: np.random.Generator, grade: TumourGrade = "none", sp
     return DemoSubject(images=images, label=label, fractions=fractions, affine=np.array(reference.affine), grade=grade)
 
 
-def _split_sizes(num_subjects: int) -> dict[str, int]:
-    """6:1:3 split sizes, each split non-empty from 3 subjects on."""
-    if num_subjects < 3:
-        return {"training": 1, "validation": num_subjects - 1, "test": 0}
-    validation = max(1, round(SPLIT_FRACTIONS["validation"] * num_subjects))
-    test = max(1, round(SPLIT_FRACTIONS["test"] * num_subjects))
-    return {"training": num_subjects - validation - test, "validation": validation, "test": test}
-
-
 def assign_splits_and_grades(
     num_subjects: int, rng: np.random.Generator
 ) -> tuple[dict[str, list[int]], list[TumourGrade]]:
@@ -569,7 +561,7 @@ def assign_splits_and_grades(
     cycle = ("high", "none", "low", "none")
     splits, grades = {}, [None] * num_subjects
     start = position = 0
-    for split, size in _split_sizes(num_subjects).items():
+    for split, size in split_sizes(num_subjects).items():
         members = order[start : start + size]
         start += size
         if size >= 3:

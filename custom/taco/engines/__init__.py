@@ -1,8 +1,11 @@
 """Training and evaluation pieces that plug into MONAI's ignite workflows."""
 
+from taco.engines.checkpoint_handlers import AtomicCheckpointSaver, AtomicDiskSaver, SafeCheckpointLoader
 from taco.engines.encoder_export import EncoderExport
 from taco.engines.predictions_csv import PredictionsCSV
 from taco.engines.pretraining_step import PretrainingStep
+from taco.engines.random_states import RandomStates
 from taco.engines.step_timing import pretraining_trainer, random_pair_batch, time_calls
 
-__all__ = ["EncoderExport", "PredictionsCSV", "PretrainingStep", "pretraining_trainer", "random_pair_batch", "time_calls"]
+__all__ = ["AtomicCheckpointSaver", "AtomicDiskSaver", "EncoderExport", "PredictionsCSV", "PretrainingStep",
+           "RandomStates", "SafeCheckpointLoader", "pretraining_trainer", "random_pair_batch", "time_calls"]

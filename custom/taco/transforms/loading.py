@@ -27,8 +27,14 @@ class LoadModalitiesd(MapTransform):
     - modalities of one subject with different shapes or affines (they must be co-registered and
       resampled to one grid first).
 
+    Files under ``label_keys`` (a segmentation) get the same checks, must be 3-D and must share the
+    first image's grid; they are loaded as one-channel images ``(1, D, H, W)``. The modalities keep
+    their stored orientation: the bundles reorient to RAS with ``Orientationd`` right after this
+    transform, before any resampling or crop (``Invertd`` can undo it there, not here).
+
     Args:
         keys: keys of the file lists.
+        label_keys: keys of single files that must lie on the images' grid (e.g. ``"label"``).
         subject_key: key of the subject name used in messages.
         modality_names: names of the modalities in list order, used in messages.
         affine_tolerance: largest absolute difference allowed between the modalities' affines (mm).
@@ -38,10 +44,11 @@ class LoadModalitiesd(MapTransform):
         allow_missing_keys: as in ``MapTransform``.
     """
 
-    def __init__(self, keys: KeysCollection, subject_key: str = "subject",
+    def __init__(self, keys: KeysCollection, label_keys: KeysCollection = (), subject_key: str = "subject",
                  modality_names: Sequence[str] | None = None, affine_tolerance: float = 1e-3,
                  num_modalities: int | None = None, reader: Any = None, allow_missing_keys: bool = False):
         super().__init__(keys, allow_missing_keys)
+        self.label_keys = [label_keys] if isinstance(label_keys, str) else list(label_keys)
         self.subject_key = subject_key
         self.modality_names = list(modality_names) if modality_names else None
         self.affine_tolerance = affine_tolerance
@@ -51,6 +58,7 @@ class LoadModalitiesd(MapTransform):
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
         subject = d.get(self.subject_key, "<unnamed subject>")
+        reference = None
         for key in self.key_iterator(d):
             one_file_per_modality = isinstance(d[key], (list, tuple))
             files = list(d[key]) if one_file_per_modality else [d[key]]
@@ -58,13 +66,24 @@ class LoadModalitiesd(MapTransform):
                 raise ValueError(f"subject {subject!r}: {key!r} lists no image files.")
             volumes = [self._load(file, self._modality(index, len(files)), subject, one_file_per_modality)
                        for index, file in enumerate(files)]
-            self._check_same_grid(volumes, files, subject)
+            reference = reference or (volumes[0], files[0])
+            for volume, file in zip(volumes, files):
+                self._check_same_grid(*reference, volume, file, subject)
             image = torch.cat([volume.as_tensor() for volume in volumes], dim=0)
             if self.num_modalities is not None and image.shape[0] != self.num_modalities:
                 raise ValueError(f"subject {subject!r}: {key!r} has {image.shape[0]} modalities, the network expects "
                                  f"{self.num_modalities} ({self.modality_names or 'see the config'}); files: {files}.")
             d[key] = MetaTensor(image, affine=volumes[0].affine, meta=dict(volumes[0].meta))
             d[key].meta["modality_files"] = [str(file) for file in files]
+        for key in self.label_keys:
+            if key not in d:
+                if self.allow_missing_keys:
+                    continue
+                raise KeyError(f"subject {subject!r}: no {key!r} entry (keys: {list(d)}).")
+            file = d[key]
+            d[key] = self._load(file, str(key), subject, single_volume=True)
+            if reference is not None:
+                self._check_same_grid(*reference, d[key], file, subject)
         return d
 
     def _modality(self, index: int, count: int) -> str:
@@ -89,16 +108,15 @@ class LoadModalitiesd(MapTransform):
             raise ValueError(f"{where}: {non_finite} non-finite voxels (NaN or inf).")
         return volume
 
-    def _check_same_grid(self, volumes: list[MetaTensor], files: list[str], subject: Any) -> None:
-        reference, reference_file = volumes[0], files[0]
-        for volume, file in zip(volumes[1:], files[1:]):
-            if volume.shape[1:] != reference.shape[1:]:
-                raise ValueError(
-                    f"subject {subject!r}: modalities have different shapes, {tuple(reference.shape[1:])} in "
-                    f"{reference_file} and {tuple(volume.shape[1:])} in {file}; register and resample them "
-                    "to one grid first.")
-            difference = np.abs(np.asarray(volume.affine) - np.asarray(reference.affine)).max()
-            if difference > self.affine_tolerance:
-                raise ValueError(
-                    f"subject {subject!r}: modalities have different affines (max difference {difference:.4g}) in "
-                    f"{reference_file} and {file}; register and resample them to one grid first.")
+    def _check_same_grid(self, reference: MetaTensor, reference_file: str, volume: MetaTensor, file: str,
+                         subject: Any) -> None:
+        if volume.shape[1:] != reference.shape[1:]:
+            raise ValueError(
+                f"subject {subject!r}: images have different shapes, {tuple(reference.shape[1:])} in "
+                f"{reference_file} and {tuple(volume.shape[1:])} in {file}; register and resample them "
+                "to one grid first.")
+        difference = np.abs(np.asarray(volume.affine) - np.asarray(reference.affine)).max()
+        if difference > self.affine_tolerance:
+            raise ValueError(
+                f"subject {subject!r}: images have different affines (max difference {difference:.4g}) in "
+                f"{reference_file} and {file}; register and resample them to one grid first.")

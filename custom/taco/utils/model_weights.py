@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["WRAPPER_PREFIXES", "load_model_weights", "read_weights_file", "strip_prefixes"]
+__all__ = ["WRAPPER_PREFIXES", "load_model_weights", "pickled_objects_refused", "read_weights_file", "strip_prefixes"]
 
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 """Key prefixes added by ``DistributedDataParallel`` and ``torch.compile``."""
@@ -28,8 +28,13 @@ def read_weights_file(path: str | os.PathLike, role: str = "weights") -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        raise ValueError(f"refused to load {path}: it holds pickled Python objects, not only tensors "
-                         f"(loading with weights_only=True failed: {error}).") from error
+        raise pickled_objects_refused(path, error) from error
+
+
+def pickled_objects_refused(path: str | os.PathLike, error: Exception) -> ValueError:
+    """The error for a file that ``torch.load(weights_only=True)`` refused: it names the file and why."""
+    return ValueError(f"refused to load {path}: it holds pickled Python objects, not only tensors, and "
+                      f"unpickling them could run arbitrary code (loading with weights_only=True failed: {error}).")
 
 
 def strip_prefixes(key: str, prefixes: tuple[str, ...] = WRAPPER_PREFIXES) -> str:
