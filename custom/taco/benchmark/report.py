@@ -75,7 +75,8 @@ def write_report(rows: Sequence[dict[str, Any]], out: str | os.PathLike, profile
     """
     out = Path(out)
     values = _values(rows)
-    settings = _ordered((task, fraction) for task, fraction, _, _ in values)
+    tasks = _ordered((key[0] for key in values), list(TASK_TITLES))
+    settings = sorted({key[:2] for key in values}, key=lambda setting: (tasks.index(setting[0]), setting[1]))
     inits = _ordered((key[3] for key in values), INITS)
     lines = ["# Does pre-training help? Benchmark summary", "",
              f"- Profile: {profile}.",
