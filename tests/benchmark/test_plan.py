@@ -55,7 +55,8 @@ def test_every_run_comes_after_the_runs_it_reads(full_plan):
         if stage.kind.startswith("fine-tune") and stage.init != "scratch":
             assert position[("pretrain", stage.seed, stage.init, None, None)] < index
         if stage.kind.startswith("evaluate"):
-            assert position[(f"fine-tune {stage.task}", stage.seed, stage.init, stage.task, stage.label_fraction)] < index
+            trained = (f"fine-tune {stage.task}", stage.seed, stage.init, stage.task, stage.label_fraction)
+            assert position[trained] < index
         if stage.kind == "missing-modality":
             assert position[("fine-tune seg", stage.seed, stage.init, "seg", stage.label_fraction)] < index
 
