@@ -23,15 +23,21 @@ def test_runs_in_order_records_time_and_log_then_skips_on_rerun(tmp_path):
     record = json.loads((tmp_path / "a" / "stage.json").read_text())
     assert record["seconds"] > 0 and record["command"][0] == sys.executable
     assert (tmp_path / "a" / "stage.log").is_file()
-    assert lines[0].startswith("[benchmark] 1/3 pretrain init=taco seed=0 | elapsed") and "ETA unknown" in lines[0]
-    assert "ETA" in lines[2] and "unknown" not in lines[2]
-    assert "(rough: some kinds of stage not timed yet)" in lines[2]  # fine-tune seg is timed by nothing yet
+    assert lines[1].startswith("[benchmark] 1/3 pretrain init=taco seed=0 | elapsed") and "ETA unknown" in lines[1]
+    assert "ETA" in lines[3] and "unknown" not in lines[3]
+    assert "(rough: some kinds of stage not timed yet)" in lines[3]  # fine-tune seg is timed by nothing yet
 
     lines.clear()
     rerun = run_stages(stages, lines.append)
     assert marker.read_text() == "a b c "  # nothing ran again
     assert sum("done in an earlier run" in line for line in lines) == 3
     assert rerun == durations
+
+
+def test_a_finished_stage_with_another_command_is_refused(tmp_path):
+    run_stages([stage(tmp_path / "a")], lambda line: None)
+    with pytest.raises(ValueError, match="another command line"):
+        run_stages([stage(tmp_path / "a", code="print('other settings')")], lambda line: None)
 
 
 def test_a_failed_stage_stops_the_run_and_shows_its_log(tmp_path):

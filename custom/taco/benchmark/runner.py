@@ -27,9 +27,20 @@ def format_seconds(seconds: float) -> str:
 
 
 def stage_seconds(stage: Stage) -> float | None:
-    """How long ``stage`` took, if a run of it has finished (its ``stage.json`` exists), else None."""
-    record = stage.folder / DONE_FILE
-    return float(json.loads(record.read_text())["seconds"]) if record.is_file() else None
+    """How long ``stage`` took, if a run of it has finished (its ``stage.json`` exists), else None.
+
+    Raises:
+        ValueError: the finished run had another command line (other profile, overrides or data):
+            its results would not belong to this benchmark.
+    """
+    record_path = stage.folder / DONE_FILE
+    if not record_path.is_file():
+        return None
+    record = json.loads(record_path.read_text())
+    if record["command"] != list(stage.command):
+        raise ValueError(f"{record_path} records a run with another command line than this benchmark plans for "
+                         f"'{stage.description}'; use a new output folder for other settings.")
+    return float(record["seconds"])
 
 
 def estimate_remaining(stages: Sequence[Stage], durations: dict[str, list[float]]) -> tuple[float, bool] | None:
@@ -61,9 +72,11 @@ def run_stages(stages: Sequence[Stage], log: Callable[[str], None] = print) -> d
 
     Raises:
         RuntimeError: a run failed; the stage, exit code, log file and the log's last lines are given.
+        ValueError: a finished stage was run with another command line (see :func:`stage_seconds`).
     """
     durations: dict[str, list[float]] = {}
     start = time.monotonic()
+    log(f"[benchmark] each stage's bundle output goes to {LOG_FILE} in its folder")
     for number, stage in enumerate(stages, 1):
         progress = f"[benchmark] {number}/{len(stages)} {stage.description}"
         seconds = stage_seconds(stage)
