@@ -50,12 +50,15 @@ class Profile:
 _SIX_MM = {"pixdim": [6.0, 6.0, 6.0], "num_workers": 0}
 """At 6 mm a demo brain fits one 32^3 window: each subject is one crop and one sliding-window step."""
 
+_DEMO_CONFIGS = {"pretrain": ("train.json", "demo.json"), "seg": ("train.json", "demo.json"),
+                 "cls": ("train.json", "demo.json"), "missing_modality": ("evaluate.json",)}
+"""Each bundle's CPU demo profile; the missing-modality bundle takes the seg configs from the profile."""
+
 PROFILES = {
     "micro": Profile(
         name="micro",
         description="tests only: 2 pre-training steps and 1 fine-tuning epoch at 6 mm, 32^3",
-        configs={"pretrain": ("train.json", "demo.json"), "seg": ("train.json", "demo.json"),
-                 "cls": ("train.json", "demo.json"), "missing_modality": ("evaluate.json",)},
+        configs=_DEMO_CONFIGS,
         overrides={"pretrain": {**_SIX_MM, "num_steps": 2, "steps_per_epoch": 2, "checkpoint_interval": 2,
                                 "warmup_steps": 1, "batch_size": 2, "log_interval": 1},
                    "seg": {**_SIX_MM, "epochs": 1, "val_interval": 1, "batch_size": 2, "num_samples": 1,
@@ -65,8 +68,7 @@ PROFILES = {
         name="tiny",
         description="CPU: demo architecture (feature_size 12, 32^3 windows) at 6 mm; 40 pre-training steps "
                     "of 4 subjects, 10 fine-tuning epochs",
-        configs={"pretrain": ("train.json", "demo.json"), "seg": ("train.json", "demo.json"),
-                 "cls": ("train.json", "demo.json"), "missing_modality": ("evaluate.json",)},
+        configs=_DEMO_CONFIGS,
         overrides={"pretrain": {**_SIX_MM, "num_steps": 40, "steps_per_epoch": 10, "checkpoint_interval": 10,
                                 "warmup_steps": 5},
                    "seg": {**_SIX_MM, "epochs": 10, "val_interval": 2, "batch_size": 2, "num_samples": 1,

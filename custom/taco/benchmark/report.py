@@ -94,7 +94,11 @@ def write_report(rows: Sequence[dict[str, Any]], out: str | os.PathLike, profile
              "(`scipy.stats.ttest_rel`), n/a with fewer than 2 pairs. With "
              f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} a p-value is weak evidence either way: a large p "
              "does not show the inits are equal, and a small one is not a reliable effect. ↑ higher is better, "
-             "↓ lower is better.", ""]
+             "↓ lower is better.",
+             "- For scale: the paper reports +1.1% segmentation and +5.94% classification on average over 7 "
+             "real multi-modal tasks at paper scale (50k pre-training steps, 96^3, feature_size 48); small "
+             "profiles on synthetic demo data test the pipeline and the direction of effects, not those numbers.",
+             ""]
     lines += _key_metrics(values, settings, inits)
     for task, fraction in settings:
         lines += [f"## {TASK_TITLES.get(task, task)}, {fraction:.0%} of the training labels", "",
