@@ -72,7 +72,7 @@ def test_missing_modality_reads_the_full_label_seg_model_with_the_profile_settin
     stage = next(stage for stage in full_plan if stage.kind == "missing-modality")
     assert stage.label_fraction == 1.0
     assert flags(stage)["--ckpt_dir"].endswith(f"seed0/seg/{stage.init}/labels100/models")
-    assert ast.literal_eval(flags(stage)["--finetuned_overrides"])["pixdim"] == [6.0, 6.0, 6.0]
+    assert ast.literal_eval(flags(stage)["--finetuned_overrides"])["pixdim"] == [6.5, 6.5, 6.5]
     assert ast.literal_eval(flags(stage)["--finetuned_configs"]) == list(PROFILES["tiny"].configs["seg"])
 
 

@@ -47,8 +47,9 @@ class Profile:
         return replace(self, overrides=merged)
 
 
-_SIX_MM = {"pixdim": [6.0, 6.0, 6.0], "num_workers": 0}
-"""At 6 mm a demo brain fits one 32^3 window: each subject is one crop and one sliding-window step."""
+_ONE_WINDOW = {"pixdim": [6.5, 6.5, 6.5], "num_workers": 0}
+"""At 6.5 mm the demo field of view (168 x 200 x 176 mm) fits one 32^3 window: each subject is one crop and
+one sliding-window step (at 6 mm it needs two), the smallest input the 5-level Swin encoder takes."""
 
 _DEMO_CONFIGS = {"pretrain": ("train.json", "demo.json"), "seg": ("train.json", "demo.json"),
                  "cls": ("train.json", "demo.json"), "missing_modality": ("evaluate.json",)}
@@ -57,23 +58,23 @@ _DEMO_CONFIGS = {"pretrain": ("train.json", "demo.json"), "seg": ("train.json", 
 PROFILES = {
     "micro": Profile(
         name="micro",
-        description="tests only: 2 pre-training steps and 1 fine-tuning epoch at 6 mm, 32^3",
+        description="tests only: 2 pre-training steps and 1 fine-tuning epoch at 6.5 mm, 32^3",
         configs=_DEMO_CONFIGS,
-        overrides={"pretrain": {**_SIX_MM, "num_steps": 2, "steps_per_epoch": 2, "checkpoint_interval": 2,
+        overrides={"pretrain": {**_ONE_WINDOW, "num_steps": 2, "steps_per_epoch": 2, "checkpoint_interval": 2,
                                 "warmup_steps": 1, "batch_size": 2, "log_interval": 1},
-                   "seg": {**_SIX_MM, "epochs": 1, "val_interval": 1, "batch_size": 2, "num_samples": 1,
+                   "seg": {**_ONE_WINDOW, "epochs": 1, "val_interval": 1, "batch_size": 2, "num_samples": 1,
                            "sw_roi_size": [32, 32, 32]},
-                   "cls": {**_SIX_MM, "epochs": 1, "val_interval": 1, "batch_size": 2}}),
+                   "cls": {**_ONE_WINDOW, "epochs": 1, "val_interval": 1, "batch_size": 2}}),
     "tiny": Profile(
         name="tiny",
-        description="CPU: demo architecture (feature_size 12, 32^3 windows) at 6 mm; 40 pre-training steps "
-                    "of 4 subjects, 10 fine-tuning epochs",
+        description="CPU: demo architecture (feature_size 12, one 32^3 window per subject at 6.5 mm); "
+                    "20 pre-training steps of 4 subjects, 3 fine-tuning epochs",
         configs=_DEMO_CONFIGS,
-        overrides={"pretrain": {**_SIX_MM, "num_steps": 40, "steps_per_epoch": 10, "checkpoint_interval": 10,
-                                "warmup_steps": 5},
-                   "seg": {**_SIX_MM, "epochs": 10, "val_interval": 2, "batch_size": 2, "num_samples": 1,
-                           "sw_roi_size": [32, 32, 32]},
-                   "cls": {**_SIX_MM, "epochs": 10, "val_interval": 2}}),
+        overrides={"pretrain": {**_ONE_WINDOW, "num_steps": 20, "steps_per_epoch": 10, "checkpoint_interval": 10,
+                                "warmup_steps": 4},
+                   "seg": {**_ONE_WINDOW, "epochs": 3, "val_interval": 1, "warmup_epochs": 1, "batch_size": 2,
+                           "num_samples": 1, "sw_roi_size": [32, 32, 32]},
+                   "cls": {**_ONE_WINDOW, "epochs": 3, "val_interval": 1, "warmup_epochs": 1}}),
     "full": Profile(
         name="full",
         description="paper scale on a GPU: the bundles' train.json + gpu.json (96^3, feature_size 48, "
