@@ -12,7 +12,7 @@ from taco.benchmark.plan import BUNDLES_DIR, INITS, TASKS, plan_stages
 from taco.benchmark.profiles import get_profile
 from taco.benchmark.report import write_report
 from taco.benchmark.results import collect_results, write_results
-from taco.benchmark.runner import run_stages
+from taco.benchmark.runner import print_now, run_stages
 from taco.data.demo import DATALIST_FILENAME, generate_demo_dataset
 from taco.evaluation import read_bundle_config
 
@@ -23,7 +23,7 @@ def run_benchmark(out: str | os.PathLike, profile: str = "tiny", seeds: int = 3,
                   inits: Sequence[str] = INITS, tasks: Sequence[str] = TASKS,
                   label_fractions: Sequence[float] | None = None, missing_modality: bool = True,
                   overrides: dict[str, dict[str, Any]] | None = None, demo_subjects: int = 30, demo_seed: int = 2026,
-                  log: Callable[[str], None] = print) -> dict[str, Any]:
+                  log: Callable[[str], None] = print_now) -> dict[str, Any]:
     """Pre-train, fine-tune, evaluate and report; rerunning the same command resumes where it stopped.
 
     Args:

@@ -10,12 +10,17 @@ from pathlib import Path
 
 from taco.benchmark.plan import Stage
 
-__all__ = ["DONE_FILE", "LOG_FILE", "estimate_remaining", "format_seconds", "run_stages", "stage_seconds"]
+__all__ = ["DONE_FILE", "LOG_FILE", "estimate_remaining", "format_seconds", "print_now", "run_stages", "stage_seconds"]
 
 DONE_FILE = "stage.json"
 """Written into a stage's folder when its run succeeded: ``{"seconds", "command"}``."""
 LOG_FILE = "stage.log"
 REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def print_now(line: str) -> None:
+    """Print and flush, so progress shows at once when the output goes to a file or a pipe."""
+    print(line, flush=True)
 
 
 def format_seconds(seconds: float) -> str:
@@ -61,7 +66,7 @@ def estimate_remaining(stages: Sequence[Stage], durations: dict[str, list[float]
     return total, rough
 
 
-def run_stages(stages: Sequence[Stage], log: Callable[[str], None] = print) -> dict[str, list[float]]:
+def run_stages(stages: Sequence[Stage], log: Callable[[str], None] = print_now) -> dict[str, list[float]]:
     """Run each stage whose ``stage.json`` is missing; print ``i/N``, the stage, elapsed time and ETA.
 
     The bundle's output goes to ``<stage folder>/stage.log``. A rerun after an interruption skips
