@@ -56,6 +56,7 @@ def test_one_seed_reports_no_std_and_no_p_value(tmp_path):
     text = write_report(rows, tmp_path, "p", [0], DATASET)["summary"].read_text()
     line = table_row(text, "dice_mean ↑", "taco")
     assert "0.8000 ± n/a (n=1)" in line and "+0.1000 (p=n/a)" in line
+    assert "With 1 seed there is no test" in text
 
 
 def test_a_bar_chart_per_metric_and_the_missing_modality_curves(rows, tmp_path):

@@ -68,11 +68,11 @@ PROFILES = {
     "tiny": Profile(
         name="tiny",
         description="CPU: demo architecture (feature_size 12, one 32^3 window per subject at 6.5 mm); "
-                    "20 pre-training steps of 4 subjects, 3 fine-tuning epochs",
+                    "20 pre-training steps of 4 subjects, 2 seg / 3 cls fine-tuning epochs",
         configs=_DEMO_CONFIGS,
         overrides={"pretrain": {**_ONE_WINDOW, "num_steps": 20, "steps_per_epoch": 10, "checkpoint_interval": 10,
                                 "warmup_steps": 4},
-                   "seg": {**_ONE_WINDOW, "epochs": 3, "val_interval": 1, "warmup_epochs": 1, "batch_size": 2,
+                   "seg": {**_ONE_WINDOW, "epochs": 2, "val_interval": 1, "warmup_epochs": 1, "batch_size": 2,
                            "num_samples": 1, "sw_roi_size": [32, 32, 32]},
                    "cls": {**_ONE_WINDOW, "epochs": 3, "val_interval": 1, "warmup_epochs": 1}}),
     "full": Profile(

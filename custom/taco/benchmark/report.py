@@ -91,10 +91,11 @@ def write_report(rows: Sequence[dict[str, Any]], out: str | os.PathLike, profile
              "both topology weights 0, `intra_only` / `inter_only` = one topology term).",
              "- Cells: mean ± sample std over seeds (n = seeds with a finite value). Δ = mean over seeds of "
              "(init − reference) on the same seed; p = two-sided paired t-test across seeds "
-             "(`scipy.stats.ttest_rel`), n/a with fewer than 2 pairs. With "
-             f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} a p-value is weak evidence either way: a large p "
-             "does not show the inits are equal, and a small one is not a reliable effect. ↑ higher is better, "
-             "↓ lower is better.",
+             "(`scipy.stats.ttest_rel`), n/a with fewer than 2 pairs. "
+             + (f"With {len(seeds)} seeds a p-value is weak evidence either way: a large p does not show the inits "
+                "are equal, and a small one is not a reliable effect. " if len(seeds) > 1 else
+                "With 1 seed there is no test and no spread: single runs, no evidence either way. ")
+             + "↑ higher is better, ↓ lower is better.",
              "- For scale: the paper reports +1.1% segmentation and +5.94% classification on average over 7 "
              "real multi-modal tasks at paper scale (50k pre-training steps, 96^3, feature_size 48); small "
              "profiles on synthetic demo data test the pipeline and the direction of effects, not those numbers.",
