@@ -7,4 +7,5 @@ from taco.utils.model_weights import (WRAPPER_PREFIXES, load_model_weights, pick
                                       strip_prefixes)
 
 __all__ = ["WRAPPER_PREFIXES", "as_list", "atomic_save", "gather_across_ranks", "latest_checkpoint",
-           "load_model_weights", "pickled_objects_refused", "read_weights_file", "scale_gradient", "strip_prefixes", "world_size"]
+           "load_model_weights", "pickled_objects_refused", "read_weights_file", "scale_gradient", "strip_prefixes",
+           "world_size"]
