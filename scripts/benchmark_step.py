@@ -53,14 +53,13 @@ def main(profile: str = "demo", rounds: int = 5, steps_per_round: int = 4, warmu
         trainers[name] = pretraining_trainer(parser)
         batches[name] = random_pair_batch(parser.get_parsed_content("batch_size"),
                                           parser.get_parsed_content("roi_size"))
-    trainer = next(iter(trainers.values()))
+    trainer, images = next(iter(trainers.values())), next(iter(batches.values()))["image1"]
     target = trainer.state.device
     on_gpu = target.type == "cuda"
-    print(f"[benchmark_step] profile {profile}: configs {PROFILES[profile]}, device {target}"
-          f"{' (' + torch.cuda.get_device_name(target) + ')' if on_gpu else f', {torch.get_num_threads()} threads'}, "
-          f"batch {batches[trainer and next(iter(batches))]['image1'].shape[0]} subjects x 2 images "
-          f"{tuple(batches[next(iter(batches))]['image1'].shape[2:])}, amp {trainer.amp} "
-          f"{trainer.amp_kwargs.get('dtype', '') if trainer.amp else ''}")
+    where = f"{torch.cuda.get_device_name(target)}" if on_gpu else f"{torch.get_num_threads()} threads"
+    precision = f"amp {trainer.amp_kwargs.get('dtype')}" if trainer.amp else "float32"
+    print(f"[benchmark_step] profile {profile}: configs {PROFILES[profile]}, device {target} ({where}), "
+          f"batch {images.shape[0]} subjects x 2 images {tuple(images.shape[2:])}, {precision}")
 
     def step(name):
         return lambda: trainers[name]._process_function(trainers[name], batches[name])

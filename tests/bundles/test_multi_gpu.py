@@ -48,7 +48,8 @@ def test_pretraining_on_two_ranks_with_cross_rank_pairs(demo_datalist, tmp_path)
     assert_same_weights_on_both_ranks(root / "runs")
     # rank 0 alone writes files: one checkpoint, one encoder, one TensorBoard run
     assert (root / "models" / "checkpoint_iteration=3.pt").is_file() and (root / "models" / "encoder.pt").is_file()
-    assert len(list((root / "runs" / "tensorboard").iterdir())) == 1
+    writers = {path.name.split(".")[-2] for path in (root / "runs" / "tensorboard").iterdir()}
+    assert len(writers) == 1, f"TensorBoard files from processes {writers}"  # events.out.tfevents.<t>.<host>.<pid>.<n>
     assert output.count("Epoch: 1/1, Iter: 3/3") == 1, "only rank 0 logs"
     trained = torch.load(root / "models" / "checkpoint_iteration=3.pt", weights_only=True)
     assert not any(key.startswith("module.") for key in trained["model"])
@@ -61,4 +62,7 @@ def test_fine_tuning_on_two_ranks(bundle, demo_datalist, pretrained_encoder, tmp
              dataset_dir=demo_datalist.parent, pretrained_ckpt=pretrained_encoder, epochs=1, val_interval=1,
              validation_key="test", **TINY)  # MONAI's DistributedSampler needs >= 1 validation subject per rank
     assert_same_weights_on_both_ranks(root / "runs")
+    # the handlers disabled on rank 1 (by their index in multi_gpu_train.json) are the file writers
     assert (root / "models" / "model.pt").is_file()
+    writers = {path.name.split(".")[-2] for path in (root / "runs" / "tensorboard").iterdir()}
+    assert len(writers) == 1, f"TensorBoard files from processes {writers}"  # events.out.tfevents.<t>.<host>.<pid>.<n>
