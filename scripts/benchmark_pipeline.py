@@ -23,7 +23,7 @@ from pathlib import Path
 import fire
 
 from taco.data.demo import generate_demo_dataset
-from taco.engines import pretraining_trainer, time_calls
+from taco.engines import pretraining_trainer, run_step, time_calls
 from taco.evaluation import read_bundle_config
 
 BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "taco_pretrain"
@@ -53,7 +53,8 @@ def main(dataset_dir: str | None = None, profile: str = "demo", batches: int = 1
         chosen = {"num_workers": num_workers, "dataset_type": dataset_type, "batch_size": batch_size}
         overrides.update({key: value for key, value in chosen.items() if value is not None})
         parser = read_bundle_config(BUNDLE, PROFILES[profile], overrides)
-        parser.get_parsed_content("initialize")
+        trainer = pretraining_trainer(parser)  # runs the config's initialize once, before the loader is built
+        device = trainer.state.device
 
         start = time.perf_counter()
         loader = parser.get_parsed_content("train#dataloader")
@@ -68,12 +69,9 @@ def main(dataset_dir: str | None = None, profile: str = "demo", batches: int = 1
         loader_seconds = (time.perf_counter() - start) / batches
         batch_size = drawn[0]["image1"].shape[0]
 
-        trainer = pretraining_trainer(parser)
-        device = trainer.state.device
         batch_iterator = iter(_forever(drawn))
-        time_calls(lambda: trainer._process_function(trainer, next(batch_iterator)), 1, device)
-        step_seconds = statistics.median(
-            time_calls(lambda: trainer._process_function(trainer, next(batch_iterator)), steps, device))
+        time_calls(lambda: run_step(trainer, next(batch_iterator)), 1, device)
+        step_seconds = statistics.median(time_calls(lambda: run_step(trainer, next(batch_iterator)), steps, device))
 
     workers = parser.get_parsed_content("num_workers")
     print(f"[benchmark_pipeline] profile {profile}, dataset {parser.get_parsed_content('dataset_type')} "

@@ -19,7 +19,7 @@ from pathlib import Path
 import fire
 import torch
 
-from taco.engines import pretraining_trainer, random_pair_batch, time_calls
+from taco.engines import pretraining_trainer, random_pair_batch, run_step, time_calls
 from taco.evaluation import read_bundle_config
 
 BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "taco_pretrain"
@@ -62,7 +62,7 @@ def main(profile: str = "demo", rounds: int = 5, steps_per_round: int = 4, warmu
           f"batch {images.shape[0]} subjects x 2 images {tuple(images.shape[2:])}, {precision}")
 
     def step(name):
-        return lambda: trainers[name]._process_function(trainers[name], batches[name])
+        return lambda: run_step(trainers[name], batches[name])
 
     times, peaks, losses = {name: [] for name in VARIANTS}, {}, {}
     for name in VARIANTS:

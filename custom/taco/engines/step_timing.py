@@ -10,19 +10,25 @@ import torch
 from monai.bundle import ConfigParser
 from monai.engines import SupervisedTrainer
 
-__all__ = ["pretraining_trainer", "random_pair_batch", "time_calls"]
+__all__ = ["pretraining_trainer", "random_pair_batch", "run_step", "time_calls"]
 
 
 def pretraining_trainer(parser: ConfigParser) -> SupervisedTrainer:
     """The pre-training bundle's ``train#trainer`` with no data loader and no handlers.
 
-    Its network, optimizer, loss, AMP settings and ``PretrainingStep`` are the config's, so a step run
-    with ``trainer._process_function(trainer, batch)`` is exactly a step of ``monai.bundle run``.
+    Its network, optimizer, loss, AMP settings and ``PretrainingStep`` are the config's, so
+    :func:`run_step` runs exactly a step of ``monai.bundle run``. The config's ``initialize`` (seeds,
+    cuDNN settings) is run first, as ``monai.bundle run`` does.
     """
     parser["train#trainer#train_data_loader"] = []
     parser["train#trainer#train_handlers"] = []
-    parser.get_parsed_content("initialize")  # seeds and cuDNN settings, as `monai.bundle run` does first
+    parser.get_parsed_content("initialize")
     return parser.get_parsed_content("train#trainer")
+
+
+def run_step(trainer: SupervisedTrainer, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """One training iteration of ``trainer`` on ``batch`` (forward, backward, optimizer step), outside ``run()``."""
+    return trainer._process_function(trainer, batch)
 
 
 def random_pair_batch(batch_size: int, roi_size: Sequence[int], seed: int = 0) -> dict[str, torch.Tensor]:

@@ -83,5 +83,6 @@ class TacoLoss(nn.Module):
         ranks = world_size()
         if not self.inter_across_ranks or ranks == 1:
             return self.inter(geometry1, geometry2, generator=generator)
-        tokens1, tokens2 = gather_across_ranks(geometry1.tokens), gather_across_ranks(geometry2.tokens)
-        return scale_gradient(self.inter(tokens1, tokens2, generator=generator), ranks)
+        # one collective for both token sets: (S, 2, T, C) -> (W * S, 2, T, C)
+        gathered = gather_across_ranks(torch.stack([geometry1.tokens, geometry2.tokens], dim=1))
+        return scale_gradient(self.inter(gathered[:, 0], gathered[:, 1], generator=generator), ranks)
