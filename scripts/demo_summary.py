@@ -11,6 +11,7 @@ from pathlib import Path
 import fire
 
 from taco.evaluation import classification_results, results_markdown, segmentation_results
+from taco.utils import as_list
 
 
 def main(out: str = "demo_output", seg_runs: str = "seg", cls_runs: str = "cls", regions: str = "TC,WT,ET") -> None:
@@ -35,8 +36,7 @@ def main(out: str = "demo_output", seg_runs: str = "seg", cls_runs: str = "cls",
 
 
 def _names(runs) -> list[str]:
-    # fire turns "seg,seg_scratch" into a tuple and "seg" into a string
-    return [str(run) for run in (runs if isinstance(runs, (list, tuple)) else str(runs).split(",")) if run]
+    return [str(run) for run in as_list(runs)]
 
 
 if __name__ == "__main__":

@@ -46,11 +46,11 @@ def test_inference_writes_predictions_without_labels(run_bundle, cls_trained, de
     assert {row["label"] for row in rows} == {""}
 
 
-def test_torchscript_export_matches_the_eager_network(run_bundle, cls_trained, tmp_path):
+def test_torchscript_export_matches_the_eager_network(bundle_function, cls_trained, tmp_path):
     root, _ = cls_trained
-    run_bundle("taco_cls_finetune", ["train.json", "demo.json"], workflow="ckpt_export", net_id="network_def",
-               filepath=tmp_path / "model.ts", ckpt_file=root / "models" / "model.pt", use_trace=True,
-               input_shape="[1,4,32,32,32]", bundle_root=root)
+    bundle_function("taco_cls_finetune", ["train.json", "demo.json"], "ckpt_export", net_id="network_def",
+                    filepath=str(tmp_path / "model.ts"), ckpt_file=str(root / "models" / "model.pt"), use_trace=True,
+                    input_shape=[1, 4, 32, 32, 32], bundle_root=str(root))
     parser = ConfigParser()
     parser.read_config([str(BUNDLE / "configs" / name) for name in ("train.json", "demo.json")])
     eager = parser.get_parsed_content("network_def")

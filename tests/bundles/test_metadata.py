@@ -26,9 +26,13 @@ def test_bundle_layout(bundle):
         assert (root / name).is_file(), f"{bundle}: {name} missing"
 
 
-@pytest.mark.parametrize("bundle", ["taco_seg_finetune", "taco_cls_finetune"])
-def test_network_matches_network_data_format(run_bundle, bundle):
-    """``verify_net_in_out`` on the demo-sized network, with the metadata's 96^3 input shrunk to 32^3."""
-    output = run_bundle(bundle, ["inference.json", "demo.json"], workflow="verify_net_in_out", net_id="network_def",
-                        device="cpu", **{"_meta_#network_data_format#inputs#image#spatial_shape": "[32,32,32]"})
-    assert "data shape of network is verified with no error" in output
+@pytest.mark.parametrize("bundle, out_channels", [("taco_seg_finetune", 3), ("taco_cls_finetune", 2)])
+def test_network_matches_network_data_format(bundle_function, bundle, out_channels):
+    """``verify_net_in_out`` on the demo-sized network, with the metadata's 96^3 input shrunk to 32^3;
+    a metadata output channel count the network does not have is caught."""
+    shape = {"_meta_#network_data_format#inputs#image#spatial_shape": [32, 32, 32]}
+    bundle_function(bundle, ["inference.json", "demo.json"], "verify_net_in_out", net_id="network_def",
+                    device="cpu", **shape)
+    with pytest.raises(ValueError, match=f"output channel number `{out_channels}` doesn't match: `7`"):
+        bundle_function(bundle, ["inference.json", "demo.json"], "verify_net_in_out", net_id="network_def",
+                        device="cpu", **shape, **{"_meta_#network_data_format#outputs#pred#num_channels": 7})

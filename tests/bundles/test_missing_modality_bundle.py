@@ -2,9 +2,14 @@
 
 import csv
 import json
-from pathlib import Path
 
-SEG_BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "taco_seg_finetune"
+import pytest
+from monai.bundle import ConfigParser
+
+from conftest import BUNDLES, error_chain
+from taco.benchmark import Stage, collect_results
+
+SEG_BUNDLE = BUNDLES / "taco_seg_finetune"
 
 
 def test_fifteen_subsets_per_metric_and_region(run_bundle, seg_trained, demo_datalist, tmp_path):
@@ -25,14 +30,20 @@ def test_fifteen_subsets_per_metric_and_region(run_bundle, seg_trained, demo_dat
             assert len(subsets) == 15 and len(set(subsets)) == 15
             assert subsets[0] == "+".join(modalities)
     assert {row["fill"] for row in rows} == {fill}
+    assert all(int(row["num_modalities"]) == len(row["subset"].split("+")) for row in rows)
+    # the benchmark harness reads this file: mean Dice over all subsets and per number of modalities present
+    benchmark_rows = collect_results([Stage("missing-modality", 0, "taco", "seg", 1.0, tmp_path / "results", ())], [])
+    assert {row["metric"] for row in benchmark_rows} == \
+        {"dice_mean_over_subsets", *(f"dice_with_{count}_modalities" for count in range(1, 5))}
     assert "mean over subsets" in output and "drop from full" in output  # the Markdown table is printed
     assert (tmp_path / "results" / "missing_modality.png").stat().st_size > 1000
 
 
-def test_unknown_fill_is_refused(run_bundle, seg_trained, demo_datalist, tmp_path):
-    root, _ = seg_trained
-    output = run_bundle("taco_missing_modality_eval", ["evaluate.json", "demo.json"], expect_failure=True,
-                        dataset_dir=demo_datalist.parent, bundle_root=tmp_path, finetuned_bundle_root=SEG_BUNDLE,
-                        ckpt_dir=root / "models",
-                        fill="noise")
-    assert "fill strategy must be one of" in output
+def test_unknown_fill_is_refused(tmp_path):
+    bundle = BUNDLES / "taco_missing_modality_eval"
+    parser = ConfigParser()
+    parser.read_config([str(bundle / "configs" / name) for name in ("evaluate.json", "demo.json")])
+    parser.update({"bundle_root": str(tmp_path), "fill": "noise"})
+    with pytest.raises(Exception) as raised:
+        parser.get_parsed_content("prepare_batch")
+    assert "fill strategy must be one of ('zeros', 'copy', 'mean'), got 'noise'" in error_chain(raised.value)

@@ -10,6 +10,7 @@ import pytest
 import torch
 from monai.bundle import ConfigParser
 
+from conftest import error_chain
 from taco.networks import SwinClassifier
 
 BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "taco_seg_finetune"
@@ -21,15 +22,6 @@ def parser_for(*configs, **overrides):
     parser.read_config([str(BUNDLE / "configs" / name) for name in configs])
     parser.update(overrides)
     return parser
-
-
-def error_chain(error):
-    """The messages of an error and of every error it was raised from (MONAI's Compose wraps them)."""
-    messages = []
-    while error is not None:
-        messages.append(str(error))
-        error = error.__cause__
-    return " | ".join(messages)
 
 
 def test_training_loads_the_pretrained_encoder_and_writes_the_model(seg_trained):
@@ -77,20 +69,17 @@ def test_resume_continues_from_the_last_epoch(run_bundle, seg_trained, demo_data
     assert trainer["iteration"] == 2 * trainer["epoch_length"]
 
 
-def test_torchscript_and_onnx_exports_match_the_eager_network(run_bundle, seg_trained, tmp_path):
+def test_torchscript_and_onnx_exports_match_the_eager_network(bundle_function, seg_trained, tmp_path):
     pytest.importorskip("onnxruntime")
     import onnxruntime
 
     root, _ = seg_trained
-    configs = [str(BUNDLE / "configs" / name) for name in ("inference.json", "demo.json")]
-    common = {"net_id": "network_def", "ckpt_file": root / "models" / "model.pt", "use_trace": True,
-              "input_shape": "[1,4,32,32,32]", "bundle_root": root}
-    run_bundle("taco_seg_finetune", ["inference.json", "demo.json"], workflow="ckpt_export",
-               filepath=tmp_path / "model.ts", **common)
-    run_bundle("taco_seg_finetune", ["inference.json", "demo.json"], workflow="onnx_export",
-               filepath=tmp_path / "model.onnx", **common)
-    parser = ConfigParser()
-    parser.read_config(configs)
+    configs = ["inference.json", "demo.json"]
+    common = {"net_id": "network_def", "ckpt_file": str(root / "models" / "model.pt"), "use_trace": True,
+              "input_shape": [1, 4, 32, 32, 32], "bundle_root": str(root)}
+    bundle_function("taco_seg_finetune", configs, "ckpt_export", filepath=str(tmp_path / "model.ts"), **common)
+    bundle_function("taco_seg_finetune", configs, "onnx_export", filepath=str(tmp_path / "model.onnx"), **common)
+    parser = parser_for(*configs)
     eager = parser.get_parsed_content("network_def")
     eager.load_state_dict(torch.load(root / "models" / "model.pt", weights_only=True))
     eager.eval()

@@ -2,7 +2,9 @@
 
 from taco.losses.inter_instance import InterInstanceRankingLoss, draw_subject_pairs
 from taco.losses.intra_instance import IntraInstanceRankingLoss
+from taco.losses.objectives import OBJECTIVES, objective_weight
 from taco.losses.taco_loss import TacoLoss
 from taco.losses.token_geometry import TokenGeometry
 
-__all__ = ["IntraInstanceRankingLoss", "InterInstanceRankingLoss", "TacoLoss", "TokenGeometry", "draw_subject_pairs"]
+__all__ = ["OBJECTIVES", "IntraInstanceRankingLoss", "InterInstanceRankingLoss", "TacoLoss", "TokenGeometry",
+           "draw_subject_pairs", "objective_weight"]

@@ -1,0 +1,71 @@
+"""Does pre-training help? The whole benchmark: plan, run, collect the test metrics, write the report."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from taco.benchmark.plan import BUNDLES_DIR, INITS, TASKS, plan_stages
+from taco.benchmark.profiles import get_profile
+from taco.benchmark.report import write_report
+from taco.benchmark.results import collect_results, write_results
+from taco.benchmark.runner import print_now, run_stages
+from taco.data.demo import DATALIST_FILENAME, generate_demo_dataset
+from taco.evaluation import read_bundle_config
+
+__all__ = ["run_benchmark"]
+
+
+def run_benchmark(out: str | os.PathLike, profile: str = "tiny", seeds: int = 3, dataset_dir: str | None = None,
+                  inits: Sequence[str] = INITS, tasks: Sequence[str] = TASKS,
+                  label_fractions: Sequence[float] | None = None, missing_modality: bool = True,
+                  overrides: dict[str, dict[str, Any]] | None = None, demo_subjects: int = 30, demo_seed: int = 2026,
+                  log: Callable[[str], None] = print_now) -> dict[str, Any]:
+    """Pre-train, fine-tune, evaluate and report; rerunning the same command resumes where it stopped.
+
+    Args:
+        out: benchmark folder: ``runs/`` (one folder per bundle run), ``results.csv``, ``summary.md``, ``plots/``.
+        profile: "tiny" (CPU), "full" (paper scale, GPU) or "micro" (tests).
+        seeds: number of seeds (0, 1, ...); each runs the whole chain.
+        dataset_dir: folder holding ``datalist.json``; None generates ``demo_subjects`` demo subjects with
+            ``demo_seed`` into ``out/data`` (once).
+        inits: initialisations to fine-tune from (pre-training objectives and/or "scratch").
+        tasks: "seg" and/or "cls".
+        label_fractions: fractions of the training labels to fine-tune with (default: the profile's).
+        missing_modality: run the missing-modality sweep on the segmentation models.
+        overrides: ``{role: {key: value}}`` over the profile (roles: pretrain, seg, cls, missing_modality).
+        demo_subjects: subjects of generated demo data.
+        demo_seed: seed of generated demo data.
+        log: where progress lines go.
+
+    Returns:
+        ``{"results": results.csv path, "summary": summary.md path, "plots": [paths]}``.
+    """
+    out = Path(out)
+    chosen = get_profile(profile).with_overrides(overrides)
+    if dataset_dir is None:
+        dataset_dir = out / "data"
+        if not (dataset_dir / DATALIST_FILENAME).is_file():
+            log(f"[benchmark] generating {demo_subjects} demo subjects (seed {demo_seed}) in {dataset_dir}")
+            generate_demo_dataset(dataset_dir, num_subjects=demo_subjects, seed=demo_seed)
+    seed_list = list(range(seeds))
+    stages = plan_stages(chosen, out, dataset_dir, seed_list, inits, tasks, label_fractions, missing_modality)
+    log(f"[benchmark] profile {chosen.name}: {len(stages)} bundle runs for {len(seed_list)} seed(s) into {out}")
+    durations = run_stages(stages, log)
+
+    region_names = read_bundle_config(BUNDLES_DIR / "taco_seg_finetune", chosen.configs["seg"],
+                                      chosen.overrides["seg"]).get_parsed_content("region_names")
+    rows = collect_results(stages, region_names)
+    results = write_results(rows, out / "results.csv")
+    datalist = Path(dataset_dir) / DATALIST_FILENAME
+    sections = json.loads(datalist.read_text())
+    dataset = {"datalist": str(datalist), **{name: len(sections.get(name, [])) for name in
+                                             ("training", "validation", "test")}}
+    report = write_report(rows, out, f"`{chosen.name}`: {chosen.description}",
+                          seed_list, dataset, durations)
+    log(f"[benchmark] results: {results}\n[benchmark] summary: {report['summary']}\n"
+        f"[benchmark] plots: {out / 'plots'}")
+    return {"results": results, **report}

@@ -1,0 +1,141 @@
+"""The benchmark as a list of bundle runs: pre-training, fine-tuning, test evaluation and the missing-modality sweep.
+
+Every run is ``python -m monai.bundle run`` on one bundle, as ``scripts/demo.sh`` runs it, writing into
+its own folder under ``<out>/runs``:
+
+    seed<s>/pretrain/<objective>/                      models/encoder.pt, runs/
+    seed<s>/<task>/<init>/labels<percent>/             models/model.pt, runs/eval/ (test metrics)
+    seed<s>/missing_modality/<init>/labels<percent>/   missing_modality.csv, .md, .png
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from taco.benchmark.profiles import Profile
+from taco.losses import OBJECTIVES
+
+__all__ = ["BUNDLES_DIR", "INITS", "SCRATCH", "TASKS", "Stage", "bundle_command", "plan_stages"]
+
+BUNDLES_DIR = Path(__file__).resolve().parents[3] / "bundles"
+SCRATCH = "scratch"
+INITS = (*OBJECTIVES, SCRATCH)
+"""Initialisations of the fine-tuned encoders: one per pre-training objective, and none (from scratch)."""
+TASKS = ("seg", "cls")
+FINETUNE_BUNDLES = {"seg": "taco_seg_finetune", "cls": "taco_cls_finetune"}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One bundle run of the benchmark.
+
+    Attributes:
+        kind: "pretrain", "fine-tune <task>", "evaluate <task>" or "missing-modality" (ETA groups by it).
+        seed: the ``seed`` passed to the bundle.
+        init: the pre-training objective (or "scratch"); for a pretrain stage, the one it trains.
+        task: "seg" or "cls"; None for pre-training.
+        label_fraction: fraction of the training labels fine-tuned on; None for pre-training.
+        folder: where the run writes; its ``stage.json`` marks it done.
+        command: the command line.
+    """
+
+    kind: str
+    seed: int
+    init: str
+    task: str | None
+    label_fraction: float | None
+    folder: Path
+    command: tuple[str, ...]
+
+    @property
+    def description(self) -> str:
+        parts = [self.kind, f"init={self.init}", f"seed={self.seed}"]
+        if self.label_fraction is not None:
+            parts.append(f"labels={self.label_fraction:.0%}")
+        return " ".join(parts)
+
+
+def bundle_command(bundle: str, configs: Sequence[str], overrides: dict[str, Any]) -> tuple[str, ...]:
+    """``python -m monai.bundle run`` on ``bundles/<bundle>`` with ``configs`` merged and ``overrides`` as flags."""
+    root = BUNDLES_DIR / bundle
+    command = [sys.executable, "-m", "monai.bundle", "run",
+               "--config_file", repr([str(root / "configs" / name) for name in configs]),
+               "--meta_file", str(root / "configs" / "metadata.json"),
+               "--logging_file", str(root / "configs" / "logging.conf"),
+               "--bundle_root", str(root)]
+    for key, value in overrides.items():
+        command += [f"--{key}", repr(value) if isinstance(value, (list, tuple, dict)) else str(value)]
+    return tuple(command)
+
+
+def _run_folders(folder: Path) -> dict[str, str]:
+    return {"ckpt_dir": str(folder / "models"), "output_dir": str(folder / "runs")}
+
+
+def _percent(fraction: float) -> str:
+    return f"labels{round(100 * fraction):03d}"
+
+
+def plan_stages(profile: Profile, out: str | Path, dataset_dir: str | Path, seeds: Sequence[int],
+                inits: Sequence[str] = INITS, tasks: Sequence[str] = TASKS,
+                label_fractions: Sequence[float] | None = None, missing_modality: bool = True) -> list[Stage]:
+    """All runs of the benchmark in the order they must happen, seed after seed.
+
+    For each seed: pre-train with each objective in ``inits``; fine-tune each task from each init at
+    each label fraction and evaluate it on the test split; run the missing-modality sweep on each
+    segmentation model fine-tuned with the largest label fraction. Model selection inside fine-tuning
+    uses the validation split; the test split is only read by the evaluation stages.
+
+    Raises:
+        ValueError: unknown init or task, no seeds, or a label fraction outside ``(0, 1]``.
+    """
+    for name, chosen, allowed in (("init", inits, INITS), ("task", tasks, TASKS)):
+        unknown = [value for value in chosen if value not in allowed]
+        if unknown or not chosen:
+            raise ValueError(f"{name}s must be a non-empty subset of {list(allowed)}, got {list(chosen)}.")
+    fractions = sorted(set(label_fractions or profile.label_fractions))
+    if any(not 0 < fraction <= 1 for fraction in fractions):
+        raise ValueError(f"label fractions must be in (0, 1], got {fractions}.")
+    if not seeds:
+        raise ValueError("at least one seed is needed.")
+    runs = Path(out) / "runs"
+    data = {"dataset_dir": str(dataset_dir)}
+    stages = []
+    for seed in seeds:
+        seed_dir = runs / f"seed{seed}"
+        for objective in (init for init in inits if init != SCRATCH):
+            folder = seed_dir / "pretrain" / objective
+            overrides = {**profile.overrides.get("pretrain", {}), **data, **_run_folders(folder),
+                         "objective": objective, "seed": seed}
+            stages.append(Stage("pretrain", seed, objective, None, None, folder,
+                                bundle_command("taco_pretrain", profile.configs["pretrain"], overrides)))
+        for task in tasks:
+            bundle, configs = FINETUNE_BUNDLES[task], profile.configs[task]
+            for init in inits:
+                encoder = {} if init == SCRATCH else \
+                    {"pretrained_ckpt": str(seed_dir / "pretrain" / init / "models" / "encoder.pt")}
+                for fraction in fractions:
+                    folder = seed_dir / task / init / _percent(fraction)
+                    overrides = {**profile.overrides.get(task, {}), **data, **_run_folders(folder), "seed": seed,
+                                 "label_fraction": fraction}
+                    stages.append(Stage(f"fine-tune {task}", seed, init, task, fraction, folder,
+                                        bundle_command(bundle, configs, {**overrides, **encoder})))
+                    stages.append(Stage(f"evaluate {task}", seed, init, task, fraction, folder / "runs" / "eval",
+                                        bundle_command(bundle, (*configs, "evaluate.json"), overrides)))
+        if missing_modality and "seg" in tasks:
+            for init in inits:
+                model = seed_dir / "seg" / init / _percent(fractions[-1]) / "models"
+                folder = seed_dir / "missing_modality" / init / _percent(fractions[-1])
+                overrides = {**profile.overrides.get("missing_modality", {}), **data,
+                             "finetuned_bundle_root": str(BUNDLES_DIR / "taco_seg_finetune"),
+                             "finetuned_configs": list(profile.configs["seg"]),
+                             "finetuned_overrides": profile.overrides.get("seg", {}),
+                             "ckpt_dir": str(model), "output_dir": str(folder)}
+                stages.append(Stage("missing-modality", seed, init, "seg", fractions[-1], folder,
+                                    bundle_command("taco_missing_modality_eval", profile.configs["missing_modality"],
+                                                   overrides)))
+    return stages

@@ -1,0 +1,75 @@
+"""results.csv rows from the files the evaluation and missing-modality bundles write."""
+
+import csv
+import math
+
+import pytest
+
+from taco.benchmark import Stage, collect_results, write_results
+from taco.benchmark.results import modalities_present
+
+
+def seg_eval(folder):
+    folder.mkdir(parents=True)
+    for metric, values in (("val_mean_dice", (0.5, 0.7, 0.3, 0.6)), ("val_hd95", (9.0, 5.0, 12.0, 8.0))):
+        rows = [f"class{index},{value},{value}" for index, value in enumerate(values[:3])] + [f"mean,{values[3]},0"]
+        (folder / f"{metric}_summary.csv").write_text("\n".join(["class,mean,median", *rows]) + "\n")
+
+
+def cls_eval(folder):
+    folder.mkdir(parents=True)
+    (folder / "metrics.csv").write_text("val_accuracy,0.75\nval_auc,0.8\nval_f1,0.7\n")
+
+
+def missing_modality(folder):
+    folder.mkdir(parents=True)
+    subsets = [("t1+t2", 2, 0.6), ("t1", 1, 0.4), ("t2", 1, 0.2)]
+    rows = [("zeros", subset, count, metric, channel, value)
+            for subset, count, value in subsets for metric in ("val_mean_dice", "val_hd95")
+            for channel in ("mean", "TC")]
+    with open(folder / "missing_modality.csv", "w", newline="") as stream:
+        csv.writer(stream).writerows([("fill", "subset", "num_modalities", "metric", "channel", "value"), *rows])
+
+
+@pytest.fixture
+def stages(tmp_path):
+    seg_eval(tmp_path / "seg")
+    cls_eval(tmp_path / "cls")
+    missing_modality(tmp_path / "mm")
+    return [Stage("pretrain", 1, "taco", None, None, tmp_path / "pre", ()),
+            Stage("fine-tune seg", 1, "taco", "seg", 1.0, tmp_path / "seg_train", ()),
+            Stage("evaluate seg", 1, "taco", "seg", 1.0, tmp_path / "seg", ()),
+            Stage("evaluate cls", 1, "scratch", "cls", 0.25, tmp_path / "cls", ()),
+            Stage("missing-modality", 1, "taco", "seg", 1.0, tmp_path / "mm", ())]
+
+
+def test_rows_per_stage_and_metric(stages):
+    rows = collect_results(stages, ["TC", "WT", "ET"])
+    values = {(row["task"], row["metric"]): row["value"] for row in rows}
+    assert values[("seg", "dice_TC")] == 0.5 and values[("seg", "dice_mean")] == 0.6
+    assert values[("seg", "hd95_ET")] == 12.0
+    assert values[("cls", "accuracy")] == 0.75 and values[("cls", "f1")] == 0.7
+    assert values[("missing_modality", "dice_mean_over_subsets")] == pytest.approx(0.4)
+    assert values[("missing_modality", "dice_with_1_modalities")] == pytest.approx(0.3)
+    assert values[("missing_modality", "dice_with_2_modalities")] == pytest.approx(0.6)
+    assert len(rows) == 8 + 3 + 3
+    cls_row = next(row for row in rows if row["task"] == "cls")
+    assert (cls_row["init"], cls_row["seed"], cls_row["label_fraction"]) == ("scratch", 1, 0.25)
+
+
+def test_missing_outputs_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="metrics.csv not found"):
+        collect_results([Stage("evaluate cls", 0, "taco", "cls", 1.0, tmp_path, ())], [])
+
+
+def test_csv_has_one_row_per_result(stages, tmp_path):
+    rows = collect_results(stages, ["TC", "WT", "ET"])
+    with open(write_results(rows, tmp_path / "results.csv")) as stream:
+        written = list(csv.DictReader(stream))
+    assert list(written[0]) == ["init", "task", "label_fraction", "seed", "metric", "value"]
+    assert len(written) == len(rows)
+    assert math.isclose(float(written[0]["value"]), rows[0]["value"])
+
+
+def test_curve_metrics_name_their_modality_count():
+    assert modalities_present("dice_with_3_modalities") == 3 and modalities_present("dice_mean") is None

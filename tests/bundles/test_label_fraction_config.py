@@ -1,0 +1,63 @@
+"""The fine-tuning bundles' ``label_fraction`` key selects the training subjects only (parsed, not run)."""
+
+import json
+from pathlib import Path
+
+import pytest
+from monai.bundle import ConfigParser
+
+BUNDLES = Path(__file__).resolve().parents[2] / "bundles"
+
+
+@pytest.fixture
+def dataset_dir(tmp_path):
+    """A datalist of 20 training (every 4th of class 1), 2 validation and 4 test subjects over empty files."""
+    def item(name, class_label):
+        for suffix in ("image", "label"):
+            (tmp_path / f"{name}_{suffix}.nii.gz").touch()
+        return {"subject": name, "image": [f"{name}_image.nii.gz"], "label": f"{name}_label.nii.gz",
+                "class_label": class_label}
+
+    datalist = {"modalities": ["t1"],
+                "training": [item(f"train{index}", int(index % 4 == 0)) for index in range(20)],
+                "validation": [item(f"val{index}", index % 2) for index in range(2)],
+                "test": [item(f"test{index}", index % 2) for index in range(4)]}
+    (tmp_path / "datalist.json").write_text(json.dumps(datalist))
+    return tmp_path
+
+
+def parsed(bundle, dataset_dir, key, **overrides):
+    config = ConfigParser(ConfigParser.load_config_files([str(BUNDLES / bundle / "configs" / "train.json")]))
+    config["dataset_dir"] = str(dataset_dir)
+    for name, value in overrides.items():
+        config[name] = value
+    return config.get_parsed_content(key)
+
+
+@pytest.mark.parametrize("bundle", ["taco_seg_finetune", "taco_cls_finetune"])
+def test_default_trains_on_every_subject(bundle, dataset_dir):
+    assert len(parsed(bundle, dataset_dir, "train#dataset#data")) == 20
+
+
+@pytest.mark.parametrize("bundle", ["taco_seg_finetune", "taco_cls_finetune"])
+@pytest.mark.parametrize("fraction, size", [(0.1, 2), (0.25, 5)])
+def test_fraction_subsets_training_and_leaves_validation_and_test_alone(bundle, dataset_dir, fraction, size):
+    assert len(parsed(bundle, dataset_dir, "train#dataset#data", label_fraction=fraction)) == size
+    assert len(parsed(bundle, dataset_dir, "validate#dataset#data", label_fraction=fraction)) == 2
+    assert len(parsed(bundle, dataset_dir, "validate#dataset#data", label_fraction=fraction,
+                      validation_key="test")) == 4
+
+
+def test_subset_follows_the_seed(dataset_dir):
+    def subjects(seed):
+        data = parsed("taco_seg_finetune", dataset_dir, "train#dataset#data", label_fraction=0.25, seed=seed)
+        return [item["subject"] for item in data]
+
+    assert subjects(0) == subjects(0)
+    assert any(subjects(seed) != subjects(0) for seed in range(1, 5))
+
+
+def test_classification_subset_keeps_both_classes(dataset_dir):
+    for seed in range(4):
+        data = parsed("taco_cls_finetune", dataset_dir, "train#dataset#data", label_fraction=0.1, seed=seed)
+        assert sorted(item["class_label"] for item in data) == [0, 1]

@@ -1,0 +1,46 @@
+"""The pre-training bundle's ``objective`` key sets the loss weights (parsed, not run)."""
+
+from pathlib import Path
+
+import pytest
+from monai.bundle import ConfigParser
+
+CONFIGS = Path(__file__).resolve().parents[2] / "bundles" / "taco_pretrain" / "configs"
+
+
+def parser(*names, **overrides) -> ConfigParser:
+    config = ConfigParser(ConfigParser.load_config_files([str(CONFIGS / name) for name in ("train.json", *names)]))
+    for key, value in overrides.items():
+        config[key] = value
+    return config
+
+
+@pytest.mark.parametrize("objective, intra, inter", [("taco", 10.0, 10.0), ("reconstruction_only", 0.0, 0.0),
+                                                     ("intra_only", 10.0, 0.0), ("inter_only", 0.0, 10.0)])
+def test_objective_sets_the_loss_weights(objective, intra, inter):
+    loss = parser(objective=objective).get_parsed_content("loss")
+    assert loss.weights == {"reconstruction": 1.0, "intra": intra, "inter": inter}
+
+
+def test_default_is_taco_with_the_paper_weights():
+    config = parser()
+    assert config["objective"] == "taco"
+    assert config.get_parsed_content("loss").weights == {"reconstruction": 1.0, "intra": 10.0, "inter": 10.0}
+
+
+def test_weights_stay_overridable_and_topology_weight_scales_both():
+    assert parser(intra_weight=3.0).get_parsed_content("loss").weights["intra"] == 3.0
+    weights = parser(topology_weight=2.0, objective="intra_only").get_parsed_content("loss").weights
+    assert (weights["intra"], weights["inter"]) == (2.0, 0.0)
+
+
+@pytest.mark.parametrize("objective, unused", [("reconstruction_only", True), ("inter_only", False), ("taco", False)])
+def test_ddp_looks_for_unused_parameters_only_without_topology_terms(objective, unused):
+    config = parser("multi_gpu_train.json", objective=objective)
+    assert config.get_parsed_content("network#find_unused_parameters") is unused
+
+
+def test_unknown_objective_is_refused_naming_the_key():
+    with pytest.raises(RuntimeError) as error:
+        parser(objective="contrastive").get_parsed_content("loss")
+    assert "config key 'objective' must be one of" in str(error.value.__cause__)

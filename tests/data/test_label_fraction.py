@@ -1,0 +1,57 @@
+"""The seeded labelled subset for label-efficiency fine-tuning."""
+
+import pytest
+
+from taco.data import labelled_subset
+
+
+def items(num_subjects, classes=(0, 1)):
+    return [{"subject": f"s{index:02d}", "class_label": classes[index % len(classes)]} for index in range(num_subjects)]
+
+
+def names(subset):
+    return [item["subject"] for item in subset]
+
+
+@pytest.mark.parametrize("fraction, size", [(0.1, 2), (0.25, 5), (0.5, 9), (0.99, 18), (0.01, 1)])
+def test_size_is_the_rounded_fraction_and_at_least_one(fraction, size):
+    assert len(labelled_subset(items(18), fraction, seed=0)) == size
+
+
+def test_full_fraction_returns_every_item_in_order():
+    assert names(labelled_subset(items(7), 1.0, seed=3)) == names(items(7))
+
+
+def test_same_seed_same_subset_other_seed_other_subset_in_datalist_order():
+    first = names(labelled_subset(items(20), 0.25, seed=1))
+    assert first == names(labelled_subset(items(20), 0.25, seed=1))
+    assert first == sorted(first)
+    assert any(names(labelled_subset(items(20), 0.25, seed=seed)) != first for seed in range(2, 6))
+
+
+def test_stratified_subset_keeps_both_classes_even_when_one_is_rare():
+    data = items(18, classes=(0, 0, 0, 0, 0, 1))  # 15 of class 0, 3 of class 1
+    for seed in range(5):
+        subset = labelled_subset(data, 0.1, seed=seed, stratify_key="class_label")
+        assert len(subset) == 2 and {item["class_label"] for item in subset} == {0, 1}
+
+
+def test_stratified_subset_keeps_the_class_proportions():
+    data = items(20, classes=(0, 0, 0, 1))  # 15 : 5
+    subset = labelled_subset(data, 0.4, seed=0, stratify_key="class_label")
+    assert [item["class_label"] for item in subset].count(1) == 2 and len(subset) == 8
+
+
+def test_one_subject_cannot_hold_both_classes():
+    assert len(labelled_subset(items(6), 0.1, seed=0, stratify_key="class_label")) == 1
+
+
+@pytest.mark.parametrize("fraction", [0.0, -0.5, 1.5])
+def test_fraction_outside_zero_one_names_the_config_key(fraction):
+    with pytest.raises(ValueError, match="'label_fraction' must be in"):
+        labelled_subset(items(4), fraction, seed=0)
+
+
+def test_missing_stratify_key_names_the_subject():
+    with pytest.raises(ValueError, match="'s00' has no 'grade'"):
+        labelled_subset(items(4), 0.5, seed=0, stratify_key="grade")
