@@ -9,7 +9,7 @@ pairs after the cache), the median model step time on those batches, and the rat
 which must stay well below 1: above it the GPU or CPU waits for data (add workers, cache more).
 
     python scripts/benchmark_pipeline.py --dataset_dir demo_output/data
-    python scripts/benchmark_pipeline.py --dataset_dir /data/brats --profile gpu --num_workers 8
+    python scripts/benchmark_pipeline.py --dataset_dir /data/brats --profile full --num_workers 8
 """
 
 from __future__ import annotations
@@ -22,12 +22,10 @@ from pathlib import Path
 
 import fire
 
-from taco.data.demo import generate_demo_dataset
-from taco.engines import pretraining_trainer, run_step, time_calls
-from taco.evaluation import read_bundle_config
+from taco_tools.demo_data import generate_demo_dataset
+from taco_tools.profiles import get_profile
+from taco_tools.step_timing import pretraining_trainer, time_calls
 
-BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "taco_pretrain"
-PROFILES = {"demo": ["train.json", "demo.json"], "gpu": ["train.json", "gpu.json"]}
 
 
 def main(dataset_dir: str | None = None, profile: str = "demo", batches: int = 12, steps: int = 6,
@@ -36,7 +34,7 @@ def main(dataset_dir: str | None = None, profile: str = "demo", batches: int = 1
     """
     Args:
         dataset_dir: folder with datalist.json; default: ``demo_subjects`` demo subjects generated in a temp dir.
-        profile: "demo" or "gpu" (the pre-training bundle's config on top of train.json).
+        profile: a profile of ``taco_tools.profiles`` ("demo": CPU demo profile, "full": paper scale on a GPU).
         batches: batches drawn to time the loader (after the first, which starts the workers).
         steps: model steps timed (after one warm-up step).
         num_workers: data loader workers (default: the profile's).
@@ -44,16 +42,15 @@ def main(dataset_dir: str | None = None, profile: str = "demo", batches: int = 1
         batch_size: subjects per batch (default: the profile's).
         demo_subjects: subjects generated when no dataset_dir is given.
     """
-    if profile not in PROFILES:
-        sys.exit(f"profile must be one of {list(PROFILES)}, got {profile!r}")
+    chosen = get_profile(profile)
     with tempfile.TemporaryDirectory() as scratch:
         if dataset_dir is None:
             dataset_dir = str(generate_demo_dataset(Path(scratch) / "data", num_subjects=demo_subjects, seed=3).parent)
         overrides = {"dataset_dir": dataset_dir, "bundle_root": scratch}
         chosen = {"num_workers": num_workers, "dataset_type": dataset_type, "batch_size": batch_size}
         overrides.update({key: value for key, value in chosen.items() if value is not None})
-        parser = read_bundle_config(BUNDLE, PROFILES[profile], overrides)
-        trainer = pretraining_trainer(parser)  # runs the config's initialize once, before the loader is built
+        parser = chosen.read_config("pretrain", overrides)
+        trainer, step = pretraining_trainer(parser)  # runs the config's initialize once, before the loader is built
         device = trainer.state.device
 
         start = time.perf_counter()
@@ -70,8 +67,8 @@ def main(dataset_dir: str | None = None, profile: str = "demo", batches: int = 1
         batch_size = drawn[0]["image1"].shape[0]
 
         batch_iterator = iter(_forever(drawn))
-        time_calls(lambda: run_step(trainer, next(batch_iterator)), 1, device)
-        step_seconds = statistics.median(time_calls(lambda: run_step(trainer, next(batch_iterator)), steps, device))
+        time_calls(lambda: step(next(batch_iterator)), 1, device)
+        step_seconds = statistics.median(time_calls(lambda: step(next(batch_iterator)), steps, device))
 
     workers = parser.get_parsed_content("num_workers")
     print(f"[benchmark_pipeline] profile {profile}, dataset {parser.get_parsed_content('dataset_type')} "

@@ -15,7 +15,7 @@ command again to resume: finished bundle runs are skipped, an interrupted one re
 
 import fire
 
-from taco.benchmark import INITS, TASKS, run_benchmark
+from taco_tools.benchmark import INITS, TASKS, run_benchmark
 from taco.utils import as_list
 
 

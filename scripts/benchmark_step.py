@@ -6,24 +6,20 @@ both alike. Printed: median step time of each, their ratio (the cost of the topo
 and, on a GPU, peak memory.
 
     python scripts/benchmark_step.py                       # CPU demo profile (configs train + demo)
-    python scripts/benchmark_step.py --profile paper       # paper scale: train + gpu configs (96^3, fs 48, AMP)
-    python scripts/benchmark_step.py --profile paper --use_checkpoint True --batch_size 4
+    python scripts/benchmark_step.py --profile full          # paper scale: train + gpu configs (96^3, fs 48, AMP)
+    python scripts/benchmark_step.py --profile full --use_checkpoint True --batch_size 4
 """
 
 from __future__ import annotations
 
 import statistics
-import sys
-from pathlib import Path
 
 import fire
 import torch
 
-from taco.engines import pretraining_trainer, random_pair_batch, run_step, time_calls
-from taco.evaluation import read_bundle_config
+from taco_tools.profiles import get_profile
+from taco_tools.step_timing import pretraining_trainer, random_pair_batch, time_calls
 
-BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "taco_pretrain"
-PROFILES = {"demo": ["train.json", "demo.json"], "paper": ["train.json", "gpu.json"]}
 VARIANTS = {"all losses": {}, "reconstruction only": {"intra_weight": 0.0, "inter_weight": 0.0}}
 
 
@@ -31,7 +27,7 @@ def main(profile: str = "demo", rounds: int = 5, steps_per_round: int = 4, warmu
          batch_size: int | None = None, use_checkpoint: bool | None = None, device: str | None = None) -> None:
     """
     Args:
-        profile: "demo" (CPU demo profile) or "paper" (GPU profile).
+        profile: a profile of ``taco_tools.profiles`` ("demo": CPU demo profile, "full": paper scale on a GPU).
         rounds: alternating timed blocks per variant.
         steps_per_round: steps per timed block.
         warmup: untimed steps per variant first (cuDNN autotuning, allocator warm-up).
@@ -39,18 +35,17 @@ def main(profile: str = "demo", rounds: int = 5, steps_per_round: int = 4, warmu
         use_checkpoint: activation checkpointing in the encoder (default: the profile's).
         device: "cpu" or "cuda" (default: cuda when available).
     """
-    if profile not in PROFILES:
-        sys.exit(f"profile must be one of {list(PROFILES)}, got {profile!r}")
+    chosen = get_profile(profile)
     overrides = {"device": f"$torch.device('{device}')"} if device else {}
     if batch_size is not None:
         overrides["batch_size"] = batch_size
     if use_checkpoint is not None:
         overrides["use_checkpoint"] = use_checkpoint
 
-    trainers, batches = {}, {}
+    trainers, steps, batches = {}, {}, {}
     for name, weights in VARIANTS.items():
-        parser = read_bundle_config(BUNDLE, PROFILES[profile], {**overrides, **weights})
-        trainers[name] = pretraining_trainer(parser)
+        parser = chosen.read_config("pretrain", {**overrides, **weights})
+        trainers[name], steps[name] = pretraining_trainer(parser)
         batches[name] = random_pair_batch(parser.get_parsed_content("batch_size"),
                                           parser.get_parsed_content("roi_size"))
     trainer, images = next(iter(trainers.values())), next(iter(batches.values()))["image1"]
@@ -58,11 +53,11 @@ def main(profile: str = "demo", rounds: int = 5, steps_per_round: int = 4, warmu
     on_gpu = target.type == "cuda"
     where = f"{torch.cuda.get_device_name(target)}" if on_gpu else f"{torch.get_num_threads()} threads"
     precision = f"amp {trainer.amp_kwargs.get('dtype')}" if trainer.amp else "float32"
-    print(f"[benchmark_step] profile {profile}: configs {PROFILES[profile]}, device {target} ({where}), "
+    print(f"[benchmark_step] profile {profile}: configs {chosen.configs['pretrain']}, device {target} ({where}), "
           f"batch {images.shape[0]} subjects x 2 images {tuple(images.shape[2:])}, {precision}")
 
     def step(name):
-        return lambda: run_step(trainers[name], batches[name])
+        return lambda: steps[name](batches[name])
 
     times, peaks, losses = {name: [] for name in VARIANTS}, {}, {}
     for name in VARIANTS:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import fire
 
-from taco.evaluation import classification_results, results_markdown, segmentation_results
+from taco_tools.results_table import classification_results, results_markdown, segmentation_results
 from taco.utils import as_list
 
 

@@ -5,7 +5,7 @@ Usage: python scripts/make_demo_data.py --out DIR --subjects N --seed S [--spaci
 
 import fire
 
-from taco.data.demo import MONTAGE_FILENAME, generate_demo_dataset
+from taco_tools.demo_data import MONTAGE_FILENAME, generate_demo_dataset
 
 
 def main(out: str, subjects: int = 20, seed: int = 0, spacing: float = 2.0) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import fire
 
-from taco.packaging import package_bundles
+from taco_tools.packaging import package_bundles
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from taco.data.demo import generate_demo_dataset
+from taco_tools.demo_data import generate_demo_dataset
 
 
 @pytest.fixture(scope="session")

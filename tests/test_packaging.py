@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from taco.packaging import PACKAGE_ENTRY, package_bundles, vendor_config
+from taco_tools.packaging import PACKAGE_ENTRY, package_bundles, vendor_config
 
 REPO = Path(__file__).resolve().parents[1]
 NAMES = ["taco_cls_finetune", "taco_missing_modality_eval", "taco_pretrain", "taco_seg_finetune"]

@@ -5,7 +5,7 @@ import re
 import pytest
 from scipy import stats
 
-from taco.benchmark import write_report
+from taco_tools.benchmark import write_report
 
 DATASET = {"datalist": "/data/datalist.json", "training": 18, "validation": 3, "test": 9}
 DICE = {"taco": [0.80, 0.82, 0.84], "reconstruction_only": [0.78, 0.81, 0.80], "scratch": [0.70, 0.75, 0.71]}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from taco.benchmark import run_benchmark
+from taco_tools.benchmark import run_benchmark
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "benchmark_pretraining.py"
 OPTIONS = {"profile": "micro", "seeds": 1, "inits": "taco", "tasks": "seg", "skip_missing_modality": True}

@@ -5,7 +5,8 @@ from collections import Counter
 
 import pytest
 
-from taco.benchmark import INITS, PROFILES, get_profile, plan_stages
+from taco_tools.benchmark import INITS, plan_stages
+from taco_tools.profiles import PROFILES, get_profile
 
 
 def flags(stage) -> dict[str, str]:
@@ -109,5 +110,5 @@ def test_bad_choices_are_refused(tmp_path, arguments, message):
 
 
 def test_unknown_profile_names_the_choices():
-    with pytest.raises(ValueError, match=r"profile must be one of \['micro', 'tiny', 'full'\]"):
+    with pytest.raises(ValueError, match=r"profile must be one of \['demo', 'micro', 'tiny', 'full'\], got 'huge'"):
         get_profile("huge")

@@ -5,8 +5,8 @@ import math
 
 import pytest
 
-from taco.benchmark import Stage, collect_results, write_results
-from taco.benchmark.results import modalities_present
+from taco_tools.benchmark import Stage, collect_results, write_results
+from taco_tools.benchmark.results import modalities_present
 
 
 def seg_eval(folder):

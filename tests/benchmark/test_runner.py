@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from taco.benchmark import Stage, estimate_remaining, format_seconds, run_stages
+from taco_tools.benchmark import Stage, estimate_remaining, format_seconds, run_stages
 
 
 def stage(folder, kind="pretrain", code="print('bundle output')", seed=0):

@@ -5,7 +5,7 @@ import math
 import pytest
 from scipy import stats
 
-from taco.benchmark import paired_comparison, summarise
+from taco_tools.benchmark import paired_comparison, summarise
 
 
 def test_mean_and_sample_std_by_hand():

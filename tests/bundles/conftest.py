@@ -1,26 +1,19 @@
 """Running bundles as users do: `python -m monai.bundle run` in a subprocess."""
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-BUNDLES = REPO / "bundles"
+from taco_tools.bundle_command import BUNDLES_DIR as BUNDLES
+from taco_tools.bundle_command import REPOSITORY_ROOT as REPO
+from taco_tools.bundle_command import bundle_command
+from taco_tools.profiles import get_profile
 
-
-def bundle_command(bundle: str, configs, workflow: str = "run", **overrides) -> list[str]:
-    """The command line for ``python -m monai.bundle <workflow>`` on ``bundles/<bundle>/configs/<configs>``."""
-    root = BUNDLES / bundle
-    command = [sys.executable, "-m", "monai.bundle", workflow,
-               "--config_file", str([str(root / "configs" / name) for name in configs]),
-               "--meta_file", str(root / "configs" / "metadata.json")]
-    if workflow == "run":
-        command += ["--logging_file", str(root / "configs" / "logging.conf")]
-    for key, value in overrides.items():
-        command += [f"--{key}", str(value)]
-    return command
+MICRO = get_profile("micro").overrides
+"""The tests' settings on top of each bundle's demo profile: the ``micro`` profile (one 32^3 window per subject)."""
+TINY = {key: MICRO["seg"][key] for key in ("pixdim", "sw_roi_size", "num_workers", "batch_size")}
+"""On top of each fine-tuning bundle's demo profile: one 32^3 window per subject, in-process loading, 2 subjects a batch."""
 
 
 def error_chain(error):
@@ -34,8 +27,9 @@ def error_chain(error):
 
 @pytest.fixture(scope="session")
 def bundle_command_line():
-    """:func:`bundle_command`, for tests that start a bundle themselves (to kill it, or from another root)."""
-    return bundle_command
+    """``bundle_command_line(bundle, configs, **overrides)``: the ``monai.bundle run`` command, for tests that
+    start a bundle themselves (to kill it, or from another root)."""
+    return lambda bundle, configs, **overrides: bundle_command(bundle, configs, overrides)
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +37,7 @@ def run_bundle():
     """``run_bundle(bundle, configs, workflow="run", expect_failure=False, **overrides) -> stdout + stderr``."""
 
     def run(bundle: str, configs, workflow: str = "run", expect_failure: bool = False, **overrides) -> str:
-        result = subprocess.run(bundle_command(bundle, configs, workflow, **overrides), capture_output=True,
+        result = subprocess.run(bundle_command(bundle, configs, overrides, workflow), capture_output=True,
                                 text=True, timeout=900, cwd=REPO)
         output = result.stdout + result.stderr
         if expect_failure:
@@ -69,10 +63,6 @@ def bundle_function():
                                         meta_file=str(root / "configs" / "metadata.json"), **arguments)
 
     return call
-
-
-TINY = {"pixdim": "[6.0,6.0,6.0]", "sw_roi_size": "[32,32,32]", "num_workers": 0, "batch_size": 2}
-"""On top of each fine-tuning bundle's demo profile: 6 mm voxels, so a subject is one 32^3 window."""
 
 
 @pytest.fixture(scope="session")

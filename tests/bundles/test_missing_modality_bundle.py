@@ -6,8 +6,8 @@ import json
 import pytest
 from monai.bundle import ConfigParser
 
-from conftest import BUNDLES, error_chain
-from taco.benchmark import Stage, collect_results
+from conftest import BUNDLES, TINY, error_chain
+from taco_tools.benchmark import Stage, collect_results
 
 SEG_BUNDLE = BUNDLES / "taco_seg_finetune"
 
@@ -19,7 +19,7 @@ def test_fifteen_subsets_per_metric_and_region(run_bundle, seg_trained, demo_dat
     output = run_bundle("taco_missing_modality_eval", ["evaluate.json", "demo.json"],
                         dataset_dir=demo_datalist.parent, bundle_root=tmp_path, finetuned_bundle_root=SEG_BUNDLE,
                         ckpt_dir=root / "models",
-                        finetuned_overrides="{'pixdim':[6.0,6.0,6.0],'sw_roi_size':[32,32,32],'num_workers':0}", fill=fill,
+                        finetuned_overrides={key: TINY[key] for key in ("pixdim", "sw_roi_size", "num_workers")}, fill=fill,
                         data_list_key="validation")  # 1 subject: 15 subsets of inference stay cheap
     with open(tmp_path / "results" / "missing_modality.csv") as stream:
         rows = list(csv.DictReader(stream))

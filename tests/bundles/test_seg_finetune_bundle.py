@@ -10,11 +10,11 @@ import pytest
 import torch
 from monai.bundle import ConfigParser
 
-from conftest import error_chain
+from conftest import TINY, error_chain
 from taco.networks import SwinClassifier
 
 BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "taco_seg_finetune"
-TINY_INFERENCE = {"pixdim": "[6.0,6.0,6.0]", "sw_roi_size": "[32,32,32]"}
+TINY_INFERENCE = {key: TINY[key] for key in ("pixdim", "sw_roi_size")}
 
 
 def parser_for(*configs, **overrides):

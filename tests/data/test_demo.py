@@ -8,7 +8,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from taco.data import demo
+from taco_tools import demo_data as demo
 
 SPLITS = ("training", "validation", "test")
 DEMO_SHAPE = (84, 100, 88)

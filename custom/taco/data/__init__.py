@@ -1,4 +1,4 @@
-"""Data: datalist building and reading, cached datasets, the modality mean image and the demo dataset generator."""
+"""Data: datalist building and reading, cached datasets, label fractions and the modality mean image."""
 
 from taco.data.datalist import datalist_modalities, load_datalist
 from taco.data.datalist_builder import (DatalistSummary, SubjectFiles, build_datalist, find_subject_folders,

@@ -5,8 +5,6 @@ from taco.engines.encoder_export import EncoderExport
 from taco.engines.predictions_csv import PredictionsCSV
 from taco.engines.pretraining_step import PretrainingStep
 from taco.engines.random_states import RandomStates
-from taco.engines.step_timing import pretraining_trainer, random_pair_batch, run_step, time_calls
 
 __all__ = ["AtomicCheckpointSaver", "AtomicDiskSaver", "EncoderExport", "PredictionsCSV", "PretrainingStep",
-           "RandomStates", "SafeCheckpointLoader", "pretraining_trainer", "random_pair_batch", "run_step",
-           "time_calls"]
+           "RandomStates", "SafeCheckpointLoader"]

@@ -1,5 +1,6 @@
 """Small shared utilities."""
 
+from taco.utils.bundle_config import read_bundle_config
 from taco.utils.checkpoints import atomic_save, latest_checkpoint
 from taco.utils.command_line import as_list
 from taco.utils.distributed import gather_across_ranks, scale_gradient, world_size
@@ -7,5 +8,5 @@ from taco.utils.model_weights import (WRAPPER_PREFIXES, load_model_weights, pick
                                       strip_prefixes)
 
 __all__ = ["WRAPPER_PREFIXES", "as_list", "atomic_save", "gather_across_ranks", "latest_checkpoint",
-           "load_model_weights", "pickled_objects_refused", "read_weights_file", "scale_gradient", "strip_prefixes",
+           "load_model_weights", "pickled_objects_refused", "read_bundle_config", "read_weights_file", "scale_gradient", "strip_prefixes",
            "world_size"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -10,25 +11,25 @@ import torch
 from monai.bundle import ConfigParser
 from monai.engines import SupervisedTrainer
 
-__all__ = ["pretraining_trainer", "random_pair_batch", "run_step", "time_calls"]
+__all__ = ["pretraining_trainer", "random_pair_batch", "time_calls"]
 
 
-def pretraining_trainer(parser: ConfigParser) -> SupervisedTrainer:
-    """The pre-training bundle's ``train#trainer`` with no data loader and no handlers.
+def pretraining_trainer(parser: ConfigParser) -> tuple[SupervisedTrainer, Callable[[dict[str, Any]], dict[str, torch.Tensor]]]:
+    """The pre-training bundle's ``train#trainer`` (no data loader, no handlers) and one training step of it.
 
-    Its network, optimizer, loss, AMP settings and ``PretrainingStep`` are the config's, so
-    :func:`run_step` runs exactly a step of ``monai.bundle run``. The config's ``initialize`` (seeds,
-    cuDNN settings) is run first, as ``monai.bundle run`` does.
+    The step calls the config's ``pretraining_step`` (the trainer's ``iteration_update``) with the
+    trainer, as ``run()`` does: forward, backward and optimizer step on a batch, with the config's
+    network, optimizer, loss and AMP settings. The config's ``initialize`` (seeds, cuDNN settings) runs
+    first, as in ``monai.bundle run``.
+
+    Returns:
+        ``(trainer, step)`` where ``step(batch) -> {loss term: tensor}``.
     """
     parser["train#trainer#train_data_loader"] = []
     parser["train#trainer#train_handlers"] = []
     parser.get_parsed_content("initialize")
-    return parser.get_parsed_content("train#trainer")
-
-
-def run_step(trainer: SupervisedTrainer, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """One training iteration of ``trainer`` on ``batch`` (forward, backward, optimizer step), outside ``run()``."""
-    return trainer._process_function(trainer, batch)
+    trainer = parser.get_parsed_content("train#trainer")
+    return trainer, functools.partial(parser.get_parsed_content("pretraining_step"), trainer)
 
 
 def random_pair_batch(batch_size: int, roi_size: Sequence[int], seed: int = 0) -> dict[str, torch.Tensor]:

@@ -1,19 +1,32 @@
-"""Benchmark profiles: which bundle configs and overrides each stage runs with.
+"""Profiles: which bundle configs and overrides each bundle runs with, by name, for every tool and test.
 
-``tiny`` fits the whole benchmark (3 seeds, 4 pre-training objectives + scratch, seg + cls, the
-missing-modality sweep) into 90 minutes on 2 CPU cores; ``full`` is the paper-scale GPU setting of the
-bundles (``train.json`` + ``gpu.json``); ``micro`` only proves in the tests that every stage runs.
+One vocabulary for the whole repository:
+
+- ``demo``: each bundle's CPU demo profile (``train.json`` + ``demo.json``), what ``scripts/demo.sh`` runs;
+- ``micro``: the demo profile cut to the bone (2 pre-training steps, 1 fine-tuning epoch, one 32^3
+  window per subject): the tests, which only prove that every stage runs;
+- ``tiny``: the demo profile sized so the whole benchmark (3 seeds, 4 pre-training objectives + scratch,
+  seg + cls, the missing-modality sweep) fits 90 minutes on 2 CPU cores;
+- ``full``: paper scale on a GPU (``train.json`` + ``gpu.json``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["PROFILES", "ROLES", "Profile", "get_profile"]
+from monai.bundle import ConfigParser
 
-ROLES = ("pretrain", "seg", "cls", "missing_modality")
-"""The bundles a benchmark runs: pre-training, the two fine-tuning tasks and the missing-modality sweep."""
+from taco.utils import read_bundle_config
+from taco_tools.bundle_command import BUNDLES_DIR, bundle_command
+
+__all__ = ["BUNDLES", "PROFILES", "ROLES", "Profile", "get_profile"]
+
+BUNDLES = {"pretrain": "taco_pretrain", "seg": "taco_seg_finetune", "cls": "taco_cls_finetune",
+           "missing_modality": "taco_missing_modality_eval"}
+"""The bundle of each role: pre-training, the two fine-tuning tasks and the missing-modality sweep."""
+ROLES = tuple(BUNDLES)
 
 
 @dataclass(frozen=True)
@@ -25,10 +38,10 @@ class Profile:
 
     Args:
         name: profile name.
-        description: one line for the report.
+        description: one line for reports.
         configs: ``{role: config file names}`` inside ``bundles/<bundle>/configs``.
         overrides: ``{role: {key: value}}`` passed on the command line.
-        label_fractions: default fractions of the training labels for fine-tuning.
+        label_fractions: default fractions of the training labels for fine-tuning in the benchmark.
     """
 
     name: str
@@ -46,16 +59,32 @@ class Profile:
         merged = {role: {**self.overrides.get(role, {}), **extra.get(role, {})} for role in ROLES}
         return replace(self, overrides=merged)
 
+    def command(self, role: str, overrides: Mapping[str, Any] | None = None,
+                extra_configs: Sequence[str] = ()) -> tuple[str, ...]:
+        """``python -m monai.bundle run`` of ``role``'s bundle with this profile's configs (then ``extra_configs``)
+        and overrides (then ``overrides``)."""
+        return bundle_command(BUNDLES[role], (*self.configs[role], *extra_configs),
+                              {**self.overrides.get(role, {}), **(overrides or {})})
+
+    def read_config(self, role: str, overrides: Mapping[str, Any] | None = None) -> ConfigParser:
+        """``role``'s bundle config as this profile runs it (then ``overrides``), for tools that build its parts."""
+        return read_bundle_config(BUNDLES_DIR / BUNDLES[role], self.configs[role],
+                                  {**self.overrides.get(role, {}), **(overrides or {})})
+
 
 _ONE_WINDOW = {"pixdim": [6.5, 6.5, 6.5], "num_workers": 0}
 """At 6.5 mm the demo field of view (168 x 200 x 176 mm) fits one 32^3 window: each subject is one crop and
 one sliding-window step (at 6 mm it needs two), the smallest input the 5-level Swin encoder takes."""
 
 _DEMO_CONFIGS = {"pretrain": ("train.json", "demo.json"), "seg": ("train.json", "demo.json"),
-                 "cls": ("train.json", "demo.json"), "missing_modality": ("evaluate.json",)}
-"""Each bundle's CPU demo profile; the missing-modality bundle takes the seg configs from the profile."""
+                 "cls": ("train.json", "demo.json"), "missing_modality": ("evaluate.json", "demo.json")}
+"""Each bundle's CPU demo profile."""
 
 PROFILES = {
+    "demo": Profile(
+        name="demo",
+        description="CPU: each bundle's demo profile (train.json + demo.json), as scripts/demo.sh runs it",
+        configs=_DEMO_CONFIGS),
     "micro": Profile(
         name="micro",
         description="tests only: 2 pre-training steps and 1 fine-tuning epoch at 6.5 mm, 32^3",

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from taco.benchmark.plan import INITS, SCRATCH
-from taco.benchmark.results import MISSING_MODALITY, lower_is_better, modalities_present
-from taco.benchmark.runner import format_seconds
-from taco.benchmark.statistics import Summary, paired_comparison, summarise
+from taco_tools.benchmark.plan import INITS, SCRATCH
+from taco_tools.benchmark.results import MISSING_MODALITY, lower_is_better, modalities_present
+from taco_tools.benchmark.runner import format_seconds
+from taco_tools.benchmark.statistics import Summary, paired_comparison, summarise
 
 __all__ = ["KEY_METRICS", "REFERENCES", "write_report"]
 
@@ -63,7 +63,7 @@ def write_report(rows: Sequence[dict[str, Any]], out: str | os.PathLike, profile
     """Write ``out/summary.md``, one bar chart per metric and the missing-modality curves under ``out/plots``.
 
     Args:
-        rows: results rows (:func:`taco.benchmark.results.collect_results`).
+        rows: results rows (:func:`taco_tools.benchmark.results.collect_results`).
         out: the benchmark folder.
         profile: one line naming the profile and its size.
         seeds: the seeds run.

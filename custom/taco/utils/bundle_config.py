@@ -1,4 +1,4 @@
-"""Reading a fine-tuning bundle's config so another bundle can reuse its network, transforms and metrics."""
+"""Reading another bundle's config, so that a bundle or a tool can reuse its network, transforms and metrics."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def read_bundle_config(bundle_root: str | os.PathLike, config_files: Sequence[st
                        overrides: dict[str, Any] | None = None) -> ConfigParser:
     """A parser over ``bundle_root/configs/<config_files>`` (merged in order) with ``overrides`` applied.
 
-    ``bundle_root`` is set to the given folder, so the fine-tuned bundle's relative paths resolve as
+    ``bundle_root`` is set to the given folder, so the bundle's relative paths resolve as
     they do when it runs itself. Components are instantiated afresh on each ``get_parsed_content``.
 
     Raises:
@@ -26,7 +26,8 @@ def read_bundle_config(bundle_root: str | os.PathLike, config_files: Sequence[st
     files = [root / "configs" / name for name in config_files]
     for file in files:
         if not file.is_file():
-            raise FileNotFoundError(f"fine-tuned bundle config not found: {file}")
+            raise FileNotFoundError(f"bundle config not found: {file} (bundle_root {root}, "
+                                    f"config files {list(config_files)})")
     parser = ConfigParser(ConfigParser.load_config_files([str(file) for file in files]))
     parser["bundle_root"] = str(root)
     for key, value in (overrides or {}).items():

@@ -10,23 +10,20 @@ its own folder under ``<out>/runs``:
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from taco.benchmark.profiles import Profile
 from taco.losses import OBJECTIVES
+from taco_tools.bundle_command import BUNDLES_DIR
+from taco_tools.profiles import BUNDLES, Profile
 
-__all__ = ["BUNDLES_DIR", "INITS", "SCRATCH", "TASKS", "Stage", "bundle_command", "plan_stages"]
+__all__ = ["INITS", "SCRATCH", "TASKS", "Stage", "plan_stages"]
 
-BUNDLES_DIR = Path(__file__).resolve().parents[3] / "bundles"
 SCRATCH = "scratch"
 INITS = (*OBJECTIVES, SCRATCH)
 """Initialisations of the fine-tuned encoders: one per pre-training objective, and none (from scratch)."""
 TASKS = ("seg", "cls")
-FINETUNE_BUNDLES = {"seg": "taco_seg_finetune", "cls": "taco_cls_finetune"}
 
 
 @dataclass(frozen=True)
@@ -57,19 +54,6 @@ class Stage:
         if self.label_fraction is not None:
             parts.append(f"labels={self.label_fraction:.0%}")
         return " ".join(parts)
-
-
-def bundle_command(bundle: str, configs: Sequence[str], overrides: dict[str, Any]) -> tuple[str, ...]:
-    """``python -m monai.bundle run`` on ``bundles/<bundle>`` with ``configs`` merged and ``overrides`` as flags."""
-    root = BUNDLES_DIR / bundle
-    command = [sys.executable, "-m", "monai.bundle", "run",
-               "--config_file", repr([str(root / "configs" / name) for name in configs]),
-               "--meta_file", str(root / "configs" / "metadata.json"),
-               "--logging_file", str(root / "configs" / "logging.conf"),
-               "--bundle_root", str(root)]
-    for key, value in overrides.items():
-        command += [f"--{key}", repr(value) if isinstance(value, (list, tuple, dict)) else str(value)]
-    return tuple(command)
 
 
 def _run_folders(folder: Path) -> dict[str, str]:
@@ -109,33 +93,27 @@ def plan_stages(profile: Profile, out: str | Path, dataset_dir: str | Path, seed
         seed_dir = runs / f"seed{seed}"
         for objective in (init for init in inits if init != SCRATCH):
             folder = seed_dir / "pretrain" / objective
-            overrides = {**profile.overrides.get("pretrain", {}), **data, **_run_folders(folder),
-                         "objective": objective, "seed": seed}
-            stages.append(Stage("pretrain", seed, objective, None, None, folder,
-                                bundle_command("taco_pretrain", profile.configs["pretrain"], overrides)))
+            overrides = {**data, **_run_folders(folder), "objective": objective, "seed": seed}
+            stages.append(Stage("pretrain", seed, objective, None, None, folder, profile.command("pretrain", overrides)))
         for task in tasks:
-            bundle, configs = FINETUNE_BUNDLES[task], profile.configs[task]
             for init in inits:
                 encoder = {} if init == SCRATCH else \
                     {"pretrained_ckpt": str(seed_dir / "pretrain" / init / "models" / "encoder.pt")}
                 for fraction in fractions:
                     folder = seed_dir / task / init / _percent(fraction)
-                    overrides = {**profile.overrides.get(task, {}), **data, **_run_folders(folder), "seed": seed,
-                                 "label_fraction": fraction}
+                    overrides = {**data, **_run_folders(folder), "seed": seed, "label_fraction": fraction}
                     stages.append(Stage(f"fine-tune {task}", seed, init, task, fraction, folder,
-                                        bundle_command(bundle, configs, {**overrides, **encoder})))
+                                        profile.command(task, {**overrides, **encoder})))
                     stages.append(Stage(f"evaluate {task}", seed, init, task, fraction, folder / "runs" / "eval",
-                                        bundle_command(bundle, (*configs, "evaluate.json"), overrides)))
+                                        profile.command(task, overrides, extra_configs=("evaluate.json",))))
         if missing_modality and "seg" in tasks:
             for init in inits:
                 model = seed_dir / "seg" / init / _percent(fractions[-1]) / "models"
                 folder = seed_dir / "missing_modality" / init / _percent(fractions[-1])
-                overrides = {**profile.overrides.get("missing_modality", {}), **data,
-                             "finetuned_bundle_root": str(BUNDLES_DIR / "taco_seg_finetune"),
+                overrides = {**data, "finetuned_bundle_root": str(BUNDLES_DIR / BUNDLES["seg"]),
                              "finetuned_configs": list(profile.configs["seg"]),
                              "finetuned_overrides": profile.overrides.get("seg", {}),
                              "ckpt_dir": str(model), "output_dir": str(folder)}
                 stages.append(Stage("missing-modality", seed, init, "seg", fractions[-1], folder,
-                                    bundle_command("taco_missing_modality_eval", profile.configs["missing_modality"],
-                                                   overrides)))
+                                    profile.command("missing_modality", overrides)))
     return stages

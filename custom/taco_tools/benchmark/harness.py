@@ -8,13 +8,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from taco.benchmark.plan import BUNDLES_DIR, INITS, TASKS, plan_stages
-from taco.benchmark.profiles import get_profile
-from taco.benchmark.report import write_report
-from taco.benchmark.results import collect_results, write_results
-from taco.benchmark.runner import print_now, run_stages
-from taco.data.demo import DATALIST_FILENAME, generate_demo_dataset
-from taco.evaluation import read_bundle_config
+from taco.utils import read_bundle_config
+from taco_tools.benchmark.plan import INITS, TASKS, plan_stages
+from taco_tools.benchmark.report import write_report
+from taco_tools.benchmark.results import collect_results, write_results
+from taco_tools.benchmark.runner import print_now, run_stages
+from taco_tools.bundle_command import BUNDLES_DIR
+from taco_tools.demo_data import DATALIST_FILENAME, generate_demo_dataset
+from taco_tools.profiles import BUNDLES, get_profile
 
 __all__ = ["run_benchmark"]
 
@@ -56,7 +57,7 @@ def run_benchmark(out: str | os.PathLike, profile: str = "tiny", seeds: int = 3,
     log(f"[benchmark] profile {chosen.name}: {len(stages)} bundle runs for {len(seed_list)} seed(s) into {out}")
     durations = run_stages(stages, log)
 
-    region_names = read_bundle_config(BUNDLES_DIR / "taco_seg_finetune", chosen.configs["seg"],
+    region_names = read_bundle_config(BUNDLES_DIR / BUNDLES["seg"], chosen.configs["seg"],
                                       chosen.overrides["seg"]).get_parsed_content("region_names")
     rows = collect_results(stages, region_names)
     results = write_results(rows, out / "results.csv")

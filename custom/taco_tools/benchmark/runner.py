@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from taco.benchmark.plan import Stage
+from taco_tools.benchmark.plan import Stage
 
 __all__ = ["DONE_FILE", "LOG_FILE", "estimate_remaining", "format_seconds", "print_now", "run_stages", "stage_seconds"]
 

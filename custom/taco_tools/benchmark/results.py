@@ -1,6 +1,6 @@
 """The benchmark's results table: one row per init x task x label fraction x seed x metric, as ``results.csv``.
 
-Rows are read from the files the bundles write, with the readers of :mod:`taco.evaluation.results_table`
+Rows are read from the files the bundles write, with the readers of :mod:`taco_tools.results_table`
 (seg ``MetricsSaver`` summaries, cls ``metrics.csv``) and the missing-modality bundle's CSV.
 """
 
@@ -13,9 +13,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from taco.benchmark.plan import Stage
-from taco.benchmark.statistics import summarise
-from taco.evaluation import classification_results, segmentation_results
+from taco_tools.benchmark.plan import Stage
+from taco_tools.benchmark.statistics import summarise
+from taco_tools.results_table import classification_results, segmentation_results
 
 __all__ = ["FIELDS", "MISSING_MODALITY", "collect_results", "lower_is_better", "modalities_present", "write_results"]
 

@@ -1,4 +1,4 @@
-"""Self-contained bundle zips: the ``taco`` package vendored into each bundle's ``scripts/``.
+"""Self-contained bundle zips: the runtime package ``taco`` (and nothing else) vendored into each bundle's ``scripts/``.
 
 In this repository the configs name the installed package (``"$import taco"``, ``"_target_":
 "taco.transforms.LoadModalitiesd"``, ``"$taco.utils.latest_checkpoint(...)"``). A packaged bundle must
@@ -24,6 +24,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
+
+import taco
 
 __all__ = ["BUNDLE_PARTS", "PACKAGE_ENTRY", "package_bundle", "package_bundles", "vendor_config"]
 
@@ -85,7 +87,7 @@ def package_bundle(bundle_dir: str | os.PathLike, out_dir: str | os.PathLike,
     metadata = bundle_dir / "configs" / "metadata.json"
     if not metadata.is_file():
         raise FileNotFoundError(f"{bundle_dir} is not a bundle: {metadata} not found.")
-    package_dir = Path(package_dir) if package_dir is not None else Path(__file__).resolve().parent
+    package_dir = Path(package_dir) if package_dir is not None else Path(taco.__file__).resolve().parent
     version = json.loads(metadata.read_text())["version"]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

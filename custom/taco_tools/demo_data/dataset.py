@@ -1,0 +1,98 @@
+"""Writing a demo data set: NIfTI files per subject, ``datalist.json`` and the montage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from taco_tools.demo_data.anatomy import check_spacing
+from taco_tools.demo_data.montage import save_montage
+from taco_tools.demo_data.mr_physics import MODALITIES
+from taco_tools.demo_data.subjects import DemoSubject, assign_splits_and_grades, subject_name, subject_rng, synthesize_subject
+from taco_tools.demo_data.tumour import LABEL_NAMES
+
+__all__ = ["DATALIST_FILENAME", "MONTAGE_FILENAME", "generate_demo_dataset", "save_subject"]
+
+DATALIST_FILENAME = "datalist.json"
+MONTAGE_FILENAME = "montage.png"
+
+
+def save_subject(subject: DemoSubject, out_dir: Path, name: str) -> dict:
+    """Write one subject's NIfTI files under ``out_dir/name`` and return its datalist entry.
+
+    Returns:
+        ``{"subject", "image": [4 paths in MODALITIES order], "label", "class_label"}`` with paths
+        relative to ``out_dir``.
+    """
+    (out_dir / name).mkdir(parents=True, exist_ok=True)
+    volumes = {m: np.asarray(subject.images[m], np.float32) for m in MODALITIES}
+    volumes["seg"] = np.asarray(subject.label, np.uint8)
+    paths = {}
+    for key, volume in volumes.items():
+        relative = f"{name}/{name}_{key}.nii.gz"
+        image = nib.Nifti1Image(volume, subject.affine)
+        image.header.set_xyzt_units("mm")
+        image.set_qform(subject.affine, code=1)
+        image.set_sform(subject.affine, code=1)
+        nib.save(image, out_dir / relative)
+        paths[key] = relative
+    return {
+        "subject": name,
+        "image": [paths[m] for m in MODALITIES],
+        "label": paths["seg"],
+        "class_label": subject.class_label,
+    }
+
+
+def generate_demo_dataset(out_dir: str | Path, num_subjects: int = 20, seed: int = 0, spacing: float = 2.0) -> Path:
+    """Write a demo data set: NIfTI volumes, ``datalist.json`` and ``montage.png``.
+
+    Layout: ``out_dir/demo_000/demo_000_{t1,t1ce,t2,flair,seg}.nii.gz`` (images float32, label uint8,
+    RAS affine at ``spacing`` mm), ``out_dir/datalist.json`` (decathlon style with ``training``,
+    ``validation`` and ``test`` lists of ``{"subject", "image", "label", "class_label"}``, paths
+    relative to ``out_dir``) and ``out_dir/montage.png`` (one tumour subject, high grade if any).
+
+    Args:
+        out_dir: output folder, created if needed.
+        num_subjects: number of subjects, >= 1.
+        seed: random seed; the same seed gives the same image data.
+        spacing: isotropic voxel size in mm, > 0.
+
+    Returns:
+        Path of the written ``datalist.json``.
+    """
+    if num_subjects < 1:
+        raise ValueError(f"num_subjects must be >= 1, got {num_subjects!r}.")
+    check_spacing(spacing)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    split_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,)))
+    splits, grades = assign_splits_and_grades(num_subjects, split_rng)
+    montage_subject = next((k for grade in ("high", "low", "none") for k, g in enumerate(grades) if g == grade))
+
+    entries = []
+    for index, grade in enumerate(grades):
+        subject = synthesize_subject(subject_rng(seed, index), grade, spacing)
+        entries.append(save_subject(subject, out_dir, subject_name(index)))
+        if index == montage_subject:
+            description = "no tumour" if grade == "none" else f"{grade} grade tumour"
+            save_montage(subject, out_dir / MONTAGE_FILENAME, f"{subject_name(index)}: {description}")
+
+    datalist = {
+        "name": "TACO demo brain MRI",
+        "description": (
+            "Synthetic multi-contrast brain MRI built from the MNI152 2009 tissue maps: random smooth "
+            "deformations, layered tumours in about half the subjects, spin-echo and FLAIR signal "
+            "equations, bias field and Rician noise. class_label is 1 when enhancing tumour is present."
+        ),
+        "modalities": list(MODALITIES),
+        "labels": {str(value): name for value, name in LABEL_NAMES.items()},
+        "spacing": [float(spacing)] * 3,
+        **{split: [entries[k] for k in members] for split, members in splits.items()},
+    }
+    datalist_path = out_dir / DATALIST_FILENAME
+    datalist_path.write_text(json.dumps(datalist, indent=2) + "\n")
+    return datalist_path

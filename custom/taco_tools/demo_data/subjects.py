@@ -1,0 +1,119 @@
+"""One synthetic subject: deformed anatomy, optional tumour, four contrasts; and the split / grade plan of a data set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from taco.data.splits import split_sizes
+from taco_tools.demo_data.anatomy import load_reference_anatomy
+from taco_tools.demo_data.deformation import apply_mass_effect, deform_tissue_maps, random_deformation
+from taco_tools.demo_data.mr_physics import (COMPARTMENTS, MODALITIES, NOISE_LEVEL_RANGE, SIGNAL_MAXIMUM,
+                                             add_rician_noise, random_bias_field, simulate_contrasts)
+from taco_tools.demo_data.tumour import (LESION_LABELS, TUMOUR_GRADES, TUMOUR_RADIUS_MM_RANGE, TumourGrade,
+                                         grow_tumour, insert_lesion, pick_tumour_centre)
+
+__all__ = ["DemoSubject", "assign_splits_and_grades", "subject_name", "subject_rng", "synthesize_subject"]
+
+
+@dataclass
+class DemoSubject:
+    """One synthetic subject.
+
+    Attributes:
+        images: modality name -> ``(X, Y, Z)`` float32 image, for each of ``MODALITIES``.
+        label: ``(X, Y, Z)`` uint8 BraTS label map (0, 1, 2, 4).
+        fractions: ``(6, X, Y, Z)`` float32 compartment fractions in the order of ``COMPARTMENTS``,
+            after the lesion replaced normal tissue.
+        affine: ``(4, 4)`` RAS voxel-to-world (mm) matrix.
+        grade: tumour grade the subject was generated with.
+    """
+
+    images: dict[str, np.ndarray]
+    label: np.ndarray
+    fractions: np.ndarray
+    affine: np.ndarray
+    grade: TumourGrade
+
+    @property
+    def class_label(self) -> int:
+        """1 when enhancing tumour is present (high grade), else 0."""
+        return int(np.any(self.label == LESION_LABELS["enhancing_tumour"]))
+
+    def tissue_fraction(self, compartment: str) -> np.ndarray:
+        """``(X, Y, Z)`` fraction of one of ``COMPARTMENTS``."""
+        return self.fractions[COMPARTMENTS.index(compartment)]
+
+def synthesize_subject(rng: np.random.Generator, grade: TumourGrade = "none", spacing: float = 2.0) -> DemoSubject:
+    """Synthesize one subject: deformed anatomy, optional tumour, four contrasts with bias and noise.
+
+    Args:
+        rng: random generator; the same generator state gives the same subject.
+        grade: ``"none"`` (healthy), ``"low"`` (no enhancement) or ``"high"`` (enhancing rim).
+        spacing: voxel size in mm.
+
+    Returns:
+        The subject on the reference grid (``(84, 100, 88)`` at 2 mm).
+    """
+    if grade not in TUMOUR_GRADES:
+        raise ValueError(f"grade must be one of {TUMOUR_GRADES}, got {grade!r}.")
+    reference = load_reference_anatomy(spacing)
+    shape = reference.tissue.shape[1:]
+    coordinates = random_deformation(shape, spacing, rng)
+    if grade == "none":
+        tissue = deform_tissue_maps(reference.tissue, coordinates)
+        label = np.zeros(shape, dtype=np.uint8)
+    else:
+        site, centre = pick_tumour_centre(reference, coordinates, rng)
+        radius_mm = rng.uniform(*TUMOUR_RADIUS_MM_RANGE)
+        # Half the tumour radius, so the tissue collapsed onto the centre stays hidden inside the tumour.
+        displaced = apply_mass_effect(coordinates, site, 0.5 * radius_mm / spacing)
+        tissue = deform_tissue_maps(reference.tissue, displaced)
+        label = grow_tumour(tissue, centre, radius_mm, grade, spacing, rng)
+    fractions = insert_lesion(tissue, label)
+    noise_sigma = rng.uniform(*NOISE_LEVEL_RANGE) * SIGNAL_MAXIMUM
+    images = {
+        modality: add_rician_noise(clean * random_bias_field(shape, spacing, rng), noise_sigma, rng)
+        for modality, clean in simulate_contrasts(fractions).items()
+    }
+    return DemoSubject(images=images, label=label, fractions=fractions, affine=np.array(reference.affine), grade=grade)
+
+
+def assign_splits_and_grades(
+    num_subjects: int, rng: np.random.Generator
+) -> tuple[dict[str, list[int]], list[TumourGrade]]:
+    """Shuffle subjects into the 6:1:3 splits and give each a tumour grade, stratified per split.
+
+    Grades follow the cycle high, none, low, none through the splits (then are shuffled within each
+    split), so about half the subjects carry a tumour and both grades appear from 10 subjects on. A
+    split of 3 or more subjects restarts the cycle at "high", so it holds both classes.
+
+    Returns:
+        split name -> subject indices, and the grade of each subject index.
+    """
+    order = rng.permutation(num_subjects)
+    cycle = ("high", "none", "low", "none")
+    splits, grades = {}, [None] * num_subjects
+    start = position = 0
+    for split, size in split_sizes(num_subjects).items():
+        members = order[start : start + size]
+        start += size
+        if size >= 3:
+            position = 0
+        split_grades = [cycle[(position + k) % len(cycle)] for k in range(size)]
+        position += size
+        for index, grade in zip(members, rng.permutation(split_grades)):
+            grades[index] = str(grade)
+        splits[split] = sorted(int(index) for index in members)
+    return splits, grades
+
+
+def subject_name(index: int) -> str:
+    """Subject identifier, e.g. ``demo_007``."""
+    return f"demo_{index:03d}"
+
+
+def subject_rng(seed: int, index: int) -> np.random.Generator:
+    """Generator of subject ``index``; independent of how many subjects are generated."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, index)))
