@@ -15,8 +15,10 @@ __all__ = ["SwinClassifier"]
 class SwinClassifier(nn.Module):
     """Swin encoder, global average pooling of its deepest features, and an MLP head.
 
-    The classification network of the fine-tuning protocol (METHOD.md §3). The encoder is built
-    exactly as ``SwinUNETR(...).swinViT`` and kept under the same attribute name ``swinViT``, so
+    The classification network of the fine-tuning protocol, which follows BrainMVP (CVPR 2025): the
+    subject's modalities as input channels, and an MLP head on the pooled deepest features, trained
+    with cross-entropy (the ``taco_cls_finetune`` bundle). The encoder is built exactly as
+    ``SwinUNETR(...).swinViT`` and kept under the same attribute name ``swinViT``, so
     :func:`taco.networks.load_pretrained_encoder` fills it from a pre-trained ``encoder.pt`` and
     a ``SwinUNETR`` state_dict maps onto it key for key.
 
