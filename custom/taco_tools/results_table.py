@@ -7,6 +7,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from taco.utils import markdown_table
+
 __all__ = ["classification_results", "results_markdown", "segmentation_results"]
 
 
@@ -41,8 +43,6 @@ def classification_results(eval_dir: str | os.PathLike) -> dict[str, float]:
 def results_markdown(title: str, results: dict[str, dict[str, float]]) -> str:
     """One table: a row per model (``results`` keys), a column per metric."""
     columns = list(dict.fromkeys(column for row in results.values() for column in row))
-    lines = [f"### {title}", "", "| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
-    for model, row in results.items():
-        lines.append(f"| {model} | " + " | ".join(f"{row[column]:.4f}" if column in row else "" for column in columns)
-                     + " |")
-    return "\n".join(lines) + "\n"
+    table = [[model, *(f"{row[column]:.4f}" if column in row else "" for column in columns)]
+             for model, row in results.items()]
+    return "\n".join([f"### {title}", "", *markdown_table(["model", *columns], table)]) + "\n"

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from taco.utils.reporting import finite_mean, markdown_table
+
 __all__ = ["modality_importance", "write_missing_modality_report"]
 
 _FIELDS = ("subset", "num_modalities", "metric", "channel", "value")
@@ -22,11 +24,6 @@ def _table(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[str], dict[t
     subsets = list(dict.fromkeys(row["subset"] for row in rows))
     columns = list(dict.fromkeys(_column(row) for row in rows))
     return subsets, columns, {(row["subset"], _column(row)): row["value"] for row in rows}
-
-
-def _mean(values: Sequence[float]) -> float:
-    values = [value for value in values if not math.isnan(value)]
-    return sum(values) / len(values) if values else float("nan")
 
 
 def modality_importance(rows: Sequence[dict[str, Any]], modality_names: Sequence[str], metric: str
@@ -44,7 +41,7 @@ def modality_importance(rows: Sequence[dict[str, Any]], modality_names: Sequence
     for name in modality_names:
         having = [value for subset, value in scores.items() if name in subset.split("+")]
         lacking = [value for subset, value in scores.items() if name not in subset.split("+")]
-        importance[name] = _mean(having) - _mean(lacking) if lacking else float("nan")
+        importance[name] = finite_mean(having) - finite_mean(lacking) if lacking else float("nan")
     return importance
 
 
@@ -75,22 +72,19 @@ def write_missing_modality_report(rows: Sequence[dict[str, Any]], output_dir: st
 
     subsets, columns, values = _table(rows)
     full = subsets[0]
-    lines = [f"Missing-modality evaluation, fill `{fill}`, {len(subsets)} modality subsets "
-             f"(full input: {full}).", "",
-             "| modalities | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
-    for subset in subsets:
-        lines.append(f"| {subset} | " + " | ".join(f"{values.get((subset, column), math.nan):.4f}"
-                                                  for column in columns) + " |")
-    means = {column: _mean([values.get((subset, column), math.nan) for subset in subsets]) for column in columns}
-    lines.append("| **mean over subsets** | " + " | ".join(f"**{means[column]:.4f}**" for column in columns) + " |")
-    lines.append("| **drop from full** | " + " | ".join(
-        f"{values.get((full, column), math.nan) - means[column]:+.4f}" for column in columns) + " |")
+    means = {column: finite_mean([values.get((subset, column), math.nan) for subset in subsets]) for column in columns}
+    table = [[subset, *(f"{values.get((subset, column), math.nan):.4f}" for column in columns)] for subset in subsets]
+    table.append(["**mean over subsets**", *(f"**{means[column]:.4f}**" for column in columns)])
+    table.append(["**drop from full**", *(f"{values.get((full, column), math.nan) - means[column]:+.4f}"
+                                          for column in columns)])
     importance = modality_importance(rows, modality_names, key_metric)
     ranked = sorted(importance, key=lambda name: -importance[name] if not math.isnan(importance[name]) else math.inf)
-    lines += ["", f"Reliance on each modality: mean {key_metric} over the subsets with it minus those without it "
-              "(larger = the model depends on it more).", "",
-              "| modality | " + " | ".join(ranked) + " |", "|---" * (len(ranked) + 1) + "|",
-              f"| {key_metric} difference | " + " | ".join(f"{importance[name]:+.4f}" for name in ranked) + " |"]
+    lines = [f"Missing-modality evaluation, fill `{fill}`, {len(subsets)} modality subsets (full input: {full}).", "",
+             *markdown_table(["modalities", *columns], table),
+             "", f"Reliance on each modality: mean {key_metric} over the subsets with it minus those without it "
+             "(larger = the model depends on it more).", "",
+             *markdown_table(["modality", *ranked],
+                             [[f"{key_metric} difference", *(f"{importance[name]:+.4f}" for name in ranked)]])]
     paths["markdown"].write_text("\n".join(lines) + "\n")
     _heatmap(paths["heatmap"], subsets, columns, values, fill, lower_is_better)
     return paths

@@ -6,7 +6,8 @@ from taco.utils.command_line import as_list
 from taco.utils.distributed import gather_across_ranks, scale_gradient, world_size
 from taco.utils.model_weights import (WRAPPER_PREFIXES, load_model_weights, pickled_objects_refused, read_weights_file,
                                       strip_prefixes)
+from taco.utils.reporting import finite_mean, markdown_table
 
-__all__ = ["WRAPPER_PREFIXES", "as_list", "atomic_save", "gather_across_ranks", "latest_checkpoint",
-           "load_model_weights", "pickled_objects_refused", "read_bundle_config", "read_weights_file", "scale_gradient", "strip_prefixes",
+__all__ = ["WRAPPER_PREFIXES", "as_list", "atomic_save", "finite_mean", "gather_across_ranks", "latest_checkpoint",
+           "load_model_weights", "markdown_table", "pickled_objects_refused", "read_bundle_config", "read_weights_file", "scale_gradient", "strip_prefixes",
            "world_size"]

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from taco.utils import markdown_table
 from taco_tools.benchmark.plan import INITS, SCRATCH
 from taco_tools.benchmark.results import MISSING_MODALITY, lower_is_better, modalities_present
 from taco_tools.benchmark.runner import format_seconds
@@ -102,17 +103,17 @@ def write_report(rows: Sequence[dict[str, Any]], out: str | os.PathLike, profile
              ""]
     lines += _key_metrics(values, settings, inits)
     for task, fraction in settings:
-        lines += [f"## {TASK_TITLES.get(task, task)}, {fraction:.0%} of the training labels", "",
-                  "| metric | init | mean ± std | Δ vs " + " | Δ vs ".join(REFERENCES) + " |",
-                  "|---" * (3 + len(REFERENCES)) + "|"]
+        table = []
         for metric in _ordered(key[2] for key in values if key[:2] == (task, fraction)):
             arrow = "↓" if lower_is_better(metric) else "↑"
             for init in inits:
                 key = (task, fraction, metric, init)
                 if key in values:
-                    lines.append(f"| {metric} {arrow} | {init} | {_mean_std(values[key])} | "
-                                 + " | ".join(_versus(values, key, reference) for reference in REFERENCES) + " |")
-        lines.append("")
+                    table.append([f"{metric} {arrow}", init, _mean_std(values[key]),
+                                  *(_versus(values, key, reference) for reference in REFERENCES)])
+        lines += [f"## {TASK_TITLES.get(task, task)}, {fraction:.0%} of the training labels", "",
+                  *markdown_table(["metric", "init", "mean ± std", *(f"Δ vs {reference}" for reference in REFERENCES)],
+                                  table), ""]
     if durations:
         lines += _run_time(durations)
     plots = _plots(values, settings, inits, out / "plots")
@@ -124,9 +125,7 @@ def write_report(rows: Sequence[dict[str, Any]], out: str | os.PathLike, profile
 
 def _key_metrics(values: Values, settings: list[tuple[str, float]], inits: list[str]) -> list[str]:
     """One table: each task's key metric per init, and TACO's paired difference to each reference."""
-    lines = ["## Key metrics", "", "| task | labels | metric | " + " | ".join(inits) + " | "
-             + " | ".join(f"taco − {reference}" for reference in REFERENCES) + " |",
-             "|---" * (3 + len(inits) + len(REFERENCES)) + "|"]
+    table = []
     for task, fraction in settings:
         metric = KEY_METRICS.get(task)
         if metric is None or not any(key[:3] == (task, fraction, metric) for key in values):
@@ -135,18 +134,17 @@ def _key_metrics(values: Values, settings: list[tuple[str, float]], inits: list[
                  else "n/a" for init in inits]
         taco = (task, fraction, metric, "taco")
         versus = [_versus(values, taco, reference) if taco in values else "n/a (not run)" for reference in REFERENCES]
-        lines.append(f"| {task} | {fraction:.0%} | {metric} | " + " | ".join(cells + versus) + " |")
-    return lines + [""]
+        table.append([task, f"{fraction:.0%}", metric, *cells, *versus])
+    header = ["task", "labels", "metric", *inits, *(f"taco − {reference}" for reference in REFERENCES)]
+    return ["## Key metrics", "", *markdown_table(header, table), ""]
 
 
 def _run_time(durations: dict[str, list[float]]) -> list[str]:
     total = sum(sum(seconds) for seconds in durations.values())
-    lines = [f"## Run time (sum of stage times: {format_seconds(total)})", "",
-             "| stage | runs | mean | total |", "|---|---|---|---|"]
-    for kind, seconds in durations.items():
-        lines.append(f"| {kind} | {len(seconds)} | {format_seconds(sum(seconds) / len(seconds))} | "
-                     f"{format_seconds(sum(seconds))} |")
-    return lines + [""]
+    table = [[kind, len(seconds), format_seconds(sum(seconds) / len(seconds)), format_seconds(sum(seconds))]
+             for kind, seconds in durations.items()]
+    return [f"## Run time (sum of stage times: {format_seconds(total)})", "",
+            *markdown_table(["stage", "runs", "mean", "total"], table), ""]
 
 
 def _error_bars(summaries: Sequence[Summary]) -> list[float]:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from scipy import stats
 
+from taco.utils import finite_mean
+
 __all__ = ["PairedComparison", "Summary", "paired_comparison", "summarise"]
 
 
@@ -36,7 +38,7 @@ def summarise(values: Sequence[float]) -> Summary:
     finite = [float(value) for value in values if math.isfinite(value)]
     if not finite:
         return Summary(math.nan, math.nan, 0)
-    mean = sum(finite) / len(finite)
+    mean = finite_mean(finite)
     std = math.sqrt(sum((value - mean) ** 2 for value in finite) / (len(finite) - 1)) if len(finite) > 1 else math.nan
     return Summary(mean, std, len(finite))
 
