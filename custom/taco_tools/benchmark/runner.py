@@ -9,13 +9,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from taco_tools.benchmark.plan import Stage
+from taco_tools.bundle_command import REPOSITORY_ROOT
 
 __all__ = ["DONE_FILE", "LOG_FILE", "estimate_remaining", "format_seconds", "print_now", "run_stages", "stage_seconds"]
 
 DONE_FILE = "stage.json"
 """Written into a stage's folder when its run succeeded: ``{"seconds", "command"}``."""
 LOG_FILE = "stage.log"
-REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def print_now(line: str) -> None:
@@ -66,11 +66,13 @@ def estimate_remaining(stages: Sequence[Stage], durations: dict[str, list[float]
     return total, rough
 
 
-def run_stages(stages: Sequence[Stage], log: Callable[[str], None] = print_now) -> dict[str, list[float]]:
+def run_stages(stages: Sequence[Stage], log: Callable[[str], None] = print_now, echo: bool = False,
+               prefix: str = "[benchmark]") -> dict[str, list[float]]:
     """Run each stage whose ``stage.json`` is missing; print ``i/N``, the stage, elapsed time and ETA.
 
-    The bundle's output goes to ``<stage folder>/stage.log``. A rerun after an interruption skips
-    finished stages, and the bundles themselves resume an unfinished one from its last checkpoint.
+    The bundle's output goes to ``<stage folder>/stage.log`` (and to the console too with ``echo``). A
+    rerun after an interruption skips finished stages, and the bundles themselves resume an unfinished
+    one from its last checkpoint. ``prefix`` starts every progress line.
 
     Returns:
         ``{kind: [seconds of each stage]}`` (stages finished earlier count with their recorded time).
@@ -81,9 +83,9 @@ def run_stages(stages: Sequence[Stage], log: Callable[[str], None] = print_now) 
     """
     durations: dict[str, list[float]] = {}
     start = time.monotonic()
-    log(f"[benchmark] each stage's bundle output goes to {LOG_FILE} in its folder")
+    log(f"{prefix} each stage's bundle output goes to {LOG_FILE} in its folder")
     for number, stage in enumerate(stages, 1):
-        progress = f"[benchmark] {number}/{len(stages)} {stage.description}"
+        progress = f"{prefix} {number}/{len(stages)} {stage.description}"
         seconds = stage_seconds(stage)
         if seconds is not None:
             durations.setdefault(stage.kind, []).append(seconds)
@@ -93,23 +95,32 @@ def run_stages(stages: Sequence[Stage], log: Callable[[str], None] = print_now) 
         eta = "unknown until a stage has finished" if remaining is None else \
             format_seconds(remaining[0]) + (" (rough: some kinds of stage not timed yet)" if remaining[1] else "")
         log(f"{progress} | elapsed {format_seconds(time.monotonic() - start)} | ETA {eta}")
-        seconds = _run(stage)
+        seconds = _run(stage, echo)
         durations.setdefault(stage.kind, []).append(seconds)
         log(f"{progress}: took {format_seconds(seconds)}")
-    log(f"[benchmark] all {len(stages)} stages done, {format_seconds(time.monotonic() - start)} in this run")
+    log(f"{prefix} all {len(stages)} stages done, {format_seconds(time.monotonic() - start)} in this run")
     return durations
 
 
-def _run(stage: Stage) -> float:
+def _run(stage: Stage, echo: bool) -> float:
     stage.folder.mkdir(parents=True, exist_ok=True)
     log_path = stage.folder / LOG_FILE
     start = time.monotonic()
     with open(log_path, "w") as stream:
-        result = subprocess.run(stage.command, stdout=stream, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+        if echo:
+            with subprocess.Popen(stage.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  cwd=REPOSITORY_ROOT) as process:
+                for line in process.stdout:
+                    stream.write(line)
+                    print(line, end="", flush=True)
+            returncode = process.returncode
+        else:
+            returncode = subprocess.run(stage.command, stdout=stream, stderr=subprocess.STDOUT,
+                                        cwd=REPOSITORY_ROOT).returncode
     seconds = time.monotonic() - start
-    if result.returncode != 0:
+    if returncode != 0:
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
-        raise RuntimeError(f"benchmark stage '{stage.description}' failed with exit code {result.returncode}; "
+        raise RuntimeError(f"stage '{stage.description}' failed with exit code {returncode}; "
                            f"full log: {log_path}\n{tail}")
     (stage.folder / DONE_FILE).write_text(json.dumps({"seconds": seconds, "command": list(stage.command)}, indent=1))
     return seconds
