@@ -1,15 +1,10 @@
 """InterInstanceRankingLoss: agreement with the loop reference, and properties of the loss itself."""
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from losses.reference import reference_inter_instance_loss, reference_mutual_nearest_neighbours  # noqa: E402
-from taco.losses import InterInstanceRankingLoss, IntraInstanceRankingLoss, TokenGeometry  # noqa: E402
+from taco.losses import InterInstanceRankingLoss, IntraInstanceRankingLoss, TokenGeometry
+from taco_tools.loss_reference import reference_inter_instance_loss, reference_mutual_nearest_neighbours
 
 TOLERANCE = {"atol": 1e-5, "rtol": 1e-5}
 

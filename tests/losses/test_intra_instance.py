@@ -1,15 +1,10 @@
 """IntraInstanceRankingLoss: agreement with the loop reference, and properties of the loss itself."""
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from losses.reference import reference_intra_instance_loss  # noqa: E402
-from taco.losses import IntraInstanceRankingLoss  # noqa: E402
+from taco.losses import IntraInstanceRankingLoss
+from taco_tools.loss_reference import reference_intra_instance_loss
 
 TOLERANCE = {"atol": 1e-5, "rtol": 1e-5}
 
