@@ -1,15 +1,10 @@
 """Mutual nearest neighbours: agreement with the loop reference, and properties of the matching."""
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from losses.reference import nearest_token, reference_mutual_nearest_neighbours  # noqa: E402
-from taco.correspondence import mutual_nearest_neighbour_map, mutual_nearest_neighbours  # noqa: E402
+from taco.correspondence import mutual_nearest_neighbour_map, mutual_nearest_neighbours
+from taco_tools.loss_reference import nearest_token, reference_mutual_nearest_neighbours
 
 
 def related_sets(num_a, num_b, channels, dtype=torch.float64, seed=0):

@@ -1,22 +1,10 @@
+"""TacoPretrainingNetwork: output shapes, refused inputs, and its encoder's weights in SwinUNETR."""
+
 import pytest
 import torch
 from monai.networks.nets import SwinUNETR
 
-from taco.networks import TacoPretrainingNetwork, TokenProjection, spatial_tokens, stage_channels
-
-
-def test_spatial_tokens_are_voxels_in_c_order():
-    feature_map = torch.arange(2 * 3 * 2 * 3 * 4, dtype=torch.float32).view(2, 3, 2, 3, 4)
-    tokens = spatial_tokens(feature_map)
-    assert tokens.shape == (2, 24, 3)
-    # token index d*H*W + h*W + w holds the channel vector of voxel (d, h, w)
-    assert torch.equal(tokens[1, 1 * 12 + 2 * 4 + 3], feature_map[1, :, 1, 2, 3])
-
-
-def test_token_projection_identity_and_mlp():
-    tokens = torch.randn(2, 5, 8)
-    assert torch.equal(TokenProjection(8, 0)(tokens), tokens)
-    assert TokenProjection(8, 16)(tokens).shape == (2, 5, 16)
+from taco.networks import TacoPretrainingNetwork
 
 
 @pytest.mark.parametrize("token_stage, num_tokens", [(2, 64), (3, 8)])
@@ -25,12 +13,6 @@ def test_forward_shapes(token_stage, num_tokens):
     output = network(torch.randn(2, 1, 32, 32, 32))  # stage s has (32 / 2**(s+1))**3 positions
     assert output.reconstruction.shape == (2, 1, 32, 32, 32)
     assert output.tokens.shape == (2, num_tokens, 32)
-
-
-def test_stage_channels_and_bad_stage():
-    assert [stage_channels(48, stage) for stage in range(5)] == [48, 96, 192, 384, 768]
-    with pytest.raises(ValueError, match="stage"):
-        stage_channels(48, 5)
 
 
 @pytest.mark.parametrize("shape", [(2, 2, 32, 32, 32), (2, 1, 30, 32, 32), (1, 32, 32, 32)])

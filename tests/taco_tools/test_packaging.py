@@ -5,13 +5,12 @@ import os
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 
+from taco_tools.bundle_command import BUNDLES_DIR
 from taco_tools.packaging import PACKAGE_ENTRY, package_bundles, vendor_config
 
-REPO = Path(__file__).resolve().parents[1]
 NAMES = ["taco_cls_finetune", "taco_missing_modality_eval", "taco_pretrain", "taco_seg_finetune"]
 
 # Drop every sys.path entry that reaches this repository's package (PYTHONPATH, the editable install's .pth),
@@ -39,7 +38,7 @@ def test_vendor_config_points_every_use_at_the_vendored_package():
 @pytest.fixture(scope="module")
 def unzipped(tmp_path_factory):
     dist, root = tmp_path_factory.mktemp("dist"), tmp_path_factory.mktemp("unzipped")
-    archives = package_bundles(REPO / "bundles", dist)
+    archives = package_bundles(BUNDLES_DIR, dist)
     assert [archive.name for archive in archives] == [f"{name}_v0.1.0.zip" for name in NAMES]
     for archive in archives:
         with zipfile.ZipFile(archive) as zipped:

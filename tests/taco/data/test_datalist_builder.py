@@ -11,7 +11,7 @@ import pytest
 from taco.data import load_datalist, write_datalist
 from taco.transforms import LoadModalitiesd
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 MODALITIES = ["t1", "t2"]
 SIDE = 16
 

@@ -1,15 +1,11 @@
 """IntraInstanceRankingLoss: agreement with the loop reference, and properties of the loss itself."""
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from losses.reference import reference_intra_instance_loss  # noqa: E402
-from taco.losses import IntraInstanceRankingLoss  # noqa: E402
+from taco.losses import IntraInstanceRankingLoss
+from taco_tools.loss_reference import reference_intra_instance_loss
+from tests.taco.losses.ranking_loss_checks import RankingLossChecks
 
 TOLERANCE = {"atol": 1e-5, "rtol": 1e-5}
 
@@ -193,40 +189,16 @@ def test_subjects_that_are_not_distinct_do_not_count():
     assert with_all.item() != pytest.approx(before.item(), abs=1e-6)
 
 
-def test_randomness_comes_from_the_generator_only():
-    tokens1, tokens2 = two_modalities(2, 20, 8)
-    loss = IntraInstanceRankingLoss()
-    torch.manual_seed(0)
-    global_state = torch.get_rng_state()
-    first = loss(tokens1, tokens2, generator=seeded(1))
-    assert torch.equal(torch.get_rng_state(), global_state)
-
-    assert loss(tokens1, tokens2, generator=seeded(1)).item() == first.item()
-    assert loss(tokens1, tokens2, generator=seeded(2)).item() != first.item()
-
-
-def test_rejects_tokens_of_different_shapes():
-    tokens1, tokens2 = two_modalities(2, 16, 8)
-    with pytest.raises(ValueError):
-        IntraInstanceRankingLoss()(tokens1, tokens2[:, :15])
-
-
-def test_rejects_too_few_tokens():
-    tokens1, tokens2 = two_modalities(2, 10, 8)
-    with pytest.raises(ValueError):
-        IntraInstanceRankingLoss(num_neighbours=5)(tokens1, tokens2)
-    assert IntraInstanceRankingLoss(num_neighbours=4)(tokens1[:, :9], tokens2[:, :9]).item() >= 0
-
-
-def test_rejects_tokens_that_are_not_three_dimensional():
-    tokens1, tokens2 = two_modalities(1, 16, 8)
-    with pytest.raises(ValueError):
-        IntraInstanceRankingLoss()(tokens1[0], tokens2[0])
+class TestInputsAndRandomness(RankingLossChecks):
+    loss_class = IntraInstanceRankingLoss
+    min_tokens = staticmethod(lambda num_neighbours: 2 * num_neighbours + 1)
+    make_tokens = staticmethod(two_modalities)
+    randomness_shape = (2, 20, 8)
 
 
 @pytest.mark.parametrize("argument", ["neighbour_metric", "ranking_metric"])
 def test_rejects_unknown_metric(argument):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=f"{argument} must be one of .*, got 'manhattan'"):
         IntraInstanceRankingLoss(**{argument: "manhattan"})
 
 
@@ -238,14 +210,3 @@ def test_terms_exactly_at_the_margin_pass_no_gradient():
     gradients = torch.autograd.grad(value, (tokens1, tokens2))
     assert value.item() == 0.0
     assert all(torch.count_nonzero(gradient) == 0 for gradient in gradients)
-
-
-def test_draws_are_float32_whatever_the_default_dtype():
-    tokens1, tokens2 = two_modalities(2, 20, 8)
-    expected = IntraInstanceRankingLoss()(tokens1, tokens2, generator=seeded(1))
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        assert IntraInstanceRankingLoss()(tokens1, tokens2, generator=seeded(1)).item() == expected.item()
-    finally:
-        torch.set_default_dtype(previous)

@@ -6,6 +6,8 @@ distances to all other tokens, the anchor itself removed by index. The random dr
 protocol of the fast losses (same shapes, same order, one generator), so the fast loss and this one
 consume the same uniforms and must agree up to rounding. Ranking terms are autograd tensors, so
 gradients can be compared too; token selection is done on detached values and carries no gradient.
+
+Used by the loss tests and by ``scripts/benchmark_losses.py``; the runtime package never imports it.
 """
 
 from __future__ import annotations

@@ -95,8 +95,6 @@ def test_overrides_reach_the_bundles(tmp_path):
     stages = plan_stages(profile, tmp_path, "/data", seeds=[0], inits=["taco"], tasks=["seg"])
     assert flags(stages[0])["--num_steps"] == "7" and flags(stages[1])["--epochs"] == "3"
     assert ast.literal_eval(flags(stages[-1])["--finetuned_overrides"])["epochs"] == 3
-    with pytest.raises(ValueError, match="unknown roles"):
-        get_profile("micro").with_overrides({"segmentation": {}})
 
 
 @pytest.mark.parametrize("arguments, message", [
@@ -107,8 +105,3 @@ def test_overrides_reach_the_bundles(tmp_path):
 def test_bad_choices_are_refused(tmp_path, arguments, message):
     with pytest.raises(ValueError, match=message):
         plan_stages(get_profile("tiny"), tmp_path, "/data", **{"seeds": [0], **arguments})
-
-
-def test_unknown_profile_names_the_choices():
-    with pytest.raises(ValueError, match=r"profile must be one of \['demo', 'micro', 'tiny', 'full'\], got 'huge'"):
-        get_profile("huge")

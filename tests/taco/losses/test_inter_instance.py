@@ -1,15 +1,11 @@
 """InterInstanceRankingLoss: agreement with the loop reference, and properties of the loss itself."""
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from losses.reference import reference_inter_instance_loss, reference_mutual_nearest_neighbours  # noqa: E402
-from taco.losses import InterInstanceRankingLoss, IntraInstanceRankingLoss, TokenGeometry  # noqa: E402
+from taco.losses import InterInstanceRankingLoss, IntraInstanceRankingLoss, TokenGeometry
+from taco_tools.loss_reference import reference_inter_instance_loss, reference_mutual_nearest_neighbours
+from tests.taco.losses.ranking_loss_checks import RankingLossChecks
 
 TOLERANCE = {"atol": 1e-5, "rtol": 1e-5}
 
@@ -182,32 +178,8 @@ def test_single_subject_gives_zero_attached_to_the_graph():
     assert torch.count_nonzero(tokens1.grad) == 0
 
 
-def test_randomness_comes_from_the_generator_only():
-    tokens1, tokens2 = shared_anatomy(4, 27, 16)
-    loss = InterInstanceRankingLoss()
-    torch.manual_seed(0)
-    global_state = torch.get_rng_state()
-    first = loss(tokens1, tokens2, generator=seeded(1))
-    assert torch.equal(torch.get_rng_state(), global_state)
-
-    assert loss(tokens1, tokens2, generator=seeded(1)).item() == first.item()
-    assert loss(tokens1, tokens2, generator=seeded(2)).item() != first.item()
-
-
-def test_rejects_tokens_of_different_shapes():
-    tokens1, tokens2 = shared_anatomy(2, 16, 8)
-    with pytest.raises(ValueError):
-        InterInstanceRankingLoss()(tokens1, tokens2[..., :7])
-
-
-def test_rejects_too_few_tokens():
-    tokens1, tokens2 = shared_anatomy(2, 6, 8)
-    with pytest.raises(ValueError):
-        InterInstanceRankingLoss(num_neighbours=5)(tokens1, tokens2)
-    assert InterInstanceRankingLoss(num_neighbours=4)(tokens1, tokens2, generator=seeded()).item() >= 0
-
-
-def test_rejects_tokens_that_are_not_three_dimensional():
-    tokens1, tokens2 = shared_anatomy(2, 16, 8)
-    with pytest.raises(ValueError):
-        InterInstanceRankingLoss()(tokens1.flatten(0, 1), tokens2.flatten(0, 1))
+class TestInputsAndRandomness(RankingLossChecks):
+    loss_class = InterInstanceRankingLoss
+    min_tokens = staticmethod(lambda num_neighbours: num_neighbours + 2)
+    make_tokens = staticmethod(shared_anatomy)
+    randomness_shape = (4, 27, 16)

@@ -10,13 +10,13 @@ here: its bundle test feeds the bundle's real output through the harness's reade
 import csv
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from taco_tools.benchmark import run_benchmark
+from taco_tools.bundle_command import REPOSITORY_ROOT
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "benchmark_pretraining.py"
+SCRIPT = REPOSITORY_ROOT / "scripts" / "benchmark_pretraining.py"
 OPTIONS = {"profile": "micro", "seeds": 1, "inits": "taco", "tasks": "seg", "skip_missing_modality": True}
 
 

@@ -1,13 +1,8 @@
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from gloo import run_on_ranks  # noqa: E402
-from taco.losses import InterInstanceRankingLoss, IntraInstanceRankingLoss, TacoLoss  # noqa: E402
+from taco.losses import InterInstanceRankingLoss, IntraInstanceRankingLoss, TacoLoss
+from tests.gloo import run_on_ranks
 
 
 def inputs(seed=0):

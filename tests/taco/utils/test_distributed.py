@@ -1,15 +1,10 @@
 """Gathering across ranks: values, where the gradient flows, and refused shapes (2 gloo processes)."""
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from gloo import run_on_ranks  # noqa: E402
-from taco.utils import gather_across_ranks, scale_gradient, world_size  # noqa: E402
+from taco.utils import gather_across_ranks, scale_gradient, world_size
+from tests.gloo import run_on_ranks
 
 
 def full_batch() -> torch.Tensor:
