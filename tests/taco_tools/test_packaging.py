@@ -53,6 +53,9 @@ def test_zip_holds_the_bundle_and_the_package_and_configs_use_only_the_vendored_
                  "scripts/taco/transforms/loading.py"):
         assert (bundle / part).is_file(), part
     assert not list(bundle.rglob("__pycache__")) and not (bundle / "models").exists()
+    # runtime code only: the tooling package (benchmarks, packaging, demo data) stays in the checkout
+    assert sorted(path.name for path in (bundle / "scripts").iterdir()) == ["taco"]
+    assert not list(bundle.rglob("taco_tools")) and not list(bundle.rglob("packaging.py"))
     for config in (bundle / "configs").glob("*.json"):
         text = config.read_text()
         assert "$import taco" not in text and '"taco.' not in text and "$taco." not in text, config.name
