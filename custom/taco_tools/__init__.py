@@ -3,6 +3,7 @@
 ``benchmark`` (does pre-training help? the harness), ``demo_data`` (the synthetic brain MRI generator),
 ``profiles`` and ``bundle_command`` (one vocabulary for config profiles and one ``monai.bundle run``
 command line), ``packaging`` (self-contained bundle zips), ``step_timing`` (benchmark helpers),
-``results_table`` (reading the bundles' evaluation outputs). Scripts in ``scripts/`` are their command
-lines. The runtime package ``taco`` never imports from here.
+``results_table`` (reading the bundles' evaluation outputs), ``monailabel_check`` (the segmentation bundle
+served by a real MONAI Label server). Scripts in ``scripts/`` are their command lines. The runtime package
+``taco`` never imports from here.
 """
