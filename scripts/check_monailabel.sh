@@ -146,7 +146,7 @@ mkdir -p "$DST/models"
 cp -r "$BUNDLE_SRC/configs" "$BUNDLE_SRC/docs" "$BUNDLE_SRC/LICENSE" "$DST/"
 cp "$MODEL" "$DST/models/model.pt"
 # MONAI Label reads configs/inference.json alone: merge in the demo profile's values for the keys that
-# inference.json defines (roi_size, pixdim, feature_size, decoder_norm, sw_batch_size)
+# inference.json defines (roi_size, pixdim, feature_size, window_size, decoder_norm, sw_batch_size)
 "$PY" - "$DST/configs" <<'PYEOF'
 import json, os, sys
 configs = sys.argv[1]
@@ -155,7 +155,7 @@ with open(os.path.join(configs, "inference.json")) as f:
 with open(os.path.join(configs, "demo.json")) as f:
     demo = json.load(f)
 merged = {key: value for key, value in demo.items() if key in inference}
-needed = {"roi_size", "pixdim", "feature_size", "decoder_norm", "sw_batch_size"}
+needed = {"roi_size", "pixdim", "feature_size", "window_size", "decoder_norm", "sw_batch_size"}
 assert needed <= merged.keys(), f"demo.json lacks {needed - merged.keys()}"
 inference.update(merged)
 with open(os.path.join(configs, "inference.json"), "w") as f:
