@@ -8,7 +8,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from taco.networks.encoder import swin_encoder, stage_channels
+from taco.networks.encoder import REFERENCE_WINDOW_SIZE, stage_channels, swin_encoder
 from taco.networks.reconstruction_head import ReconstructionHead
 from taco.networks.tokens import TokenProjection, spatial_tokens
 
@@ -36,14 +36,15 @@ class TacoPretrainingNetwork(nn.Module):
         projection_channels: token projection width; 0 uses the stage's features as they are.
         use_checkpoint: activation checkpointing in the encoder.
         use_v2: SwinUNETR v2 residual convolution blocks.
+        window_size: side of the attention windows (7 at paper scale; fine-tuning must use the same).
     """
 
     def __init__(self, feature_size: int = 48, depths: Sequence[int] = (2, 2, 2, 2),
                  num_heads: Sequence[int] = (3, 6, 12, 24), token_stage: int = 4, projection_channels: int = 128,
-                 use_checkpoint: bool = False, use_v2: bool = True):
+                 use_checkpoint: bool = False, use_v2: bool = True, window_size: int = REFERENCE_WINDOW_SIZE):
         super().__init__()
         self.token_stage = token_stage
-        self.encoder = swin_encoder(1, feature_size, depths, num_heads, use_checkpoint, use_v2)
+        self.encoder = swin_encoder(1, feature_size, depths, num_heads, use_checkpoint, use_v2, window_size)
         self.reconstruction_head = ReconstructionHead(stage_channels(feature_size, 4), out_channels=1)
         self.projection = TokenProjection(stage_channels(feature_size, token_stage), projection_channels)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from taco.networks.encoder import window_size_of
 from taco.utils.model_weights import read_weights_file, strip_prefixes
 
 __all__ = ["FIRST_LAYER_POLICIES", "TransferReport", "read_encoder_state", "load_pretrained_encoder"]
@@ -75,7 +76,8 @@ def load_pretrained_encoder(encoder: nn.Module, path: str | os.PathLike, first_l
     patch embedding ``patch_embed.proj.weight`` ``(E, 1, 2, 2, 2)`` then meets ``(E, N, 2, 2, 2)``:
     ``first_layer="replicate"`` copies the kernel to every channel scaled by ``1/N`` (the response to
     ``N`` identical channels equals the pre-trained one), ``"reinit"`` keeps the fresh initialisation.
-    Any other shape mismatch is an error.
+    Any other shape mismatch is an error; a checkpoint of another attention window size (``window_size``)
+    is refused with both sizes named.
 
     Args:
         encoder: the module whose state_dict keys match the Swin encoder's.
@@ -87,13 +89,15 @@ def load_pretrained_encoder(encoder: nn.Module, path: str | os.PathLike, first_l
         the :class:`TransferReport`.
 
     Raises:
-        ValueError: unknown policy, a shape mismatch (key and both shapes named), or no tensor of the
-            checkpoint matches the encoder (a checkpoint of another architecture).
+        ValueError: unknown policy, another window size (both named), a shape mismatch (key and both
+            shapes named), or no tensor of the checkpoint matches the encoder (a checkpoint of another
+            architecture).
     """
     if first_layer not in FIRST_LAYER_POLICIES:
         raise ValueError(f"first_layer must be one of {FIRST_LAYER_POLICIES}, got {first_layer!r}.")
     source = read_encoder_state(path)
     target = encoder.state_dict()
+    _check_window_size(path, window_size_of(source), window_size_of(target))
     report = TransferReport(missing=[key for key in target if key not in source],
                             unexpected=[key for key in source if key not in target])
     merged = dict(target)
@@ -122,6 +126,14 @@ def load_pretrained_encoder(encoder: nn.Module, path: str | os.PathLike, first_l
     (logger or logging.getLogger(__name__)).info(f"pre-trained encoder from {path}: {report.summary()}; "
                                                  f"missing: {report.missing}; unexpected: {report.unexpected}")
     return report
+
+
+def _check_window_size(path: str | os.PathLike, pretrained: int | None, network: int | None) -> None:
+    if pretrained is not None and network is not None and pretrained != network:
+        raise ValueError(f"{path} was pre-trained with window_size {pretrained}, but the network has window_size "
+                         f"{network}: pre-training and fine-tuning must use the same window size (its relative "
+                         f"position tables have (2w-1)^3 rows); set window_size to {pretrained} when fine-tuning, "
+                         f"or pre-train with {network}.")
 
 
 def _differs_in_input_channels_only(loaded: torch.Tensor, expected: torch.Tensor) -> bool:

@@ -20,10 +20,11 @@ def test_encoder_keys_are_swinunetrs():
     assert {key: value.shape for key, value in classifier.swinViT.state_dict().items()} == segmenter_encoder
 
 
-def test_pretrained_encoder_loads_into_the_classifier(tmp_path):
-    pretrained = TacoPretrainingNetwork(feature_size=12, token_stage=2, projection_channels=16)
+@pytest.mark.parametrize("window_size", [4, 7])
+def test_pretrained_encoder_loads_into_the_classifier(tmp_path, window_size):
+    pretrained = TacoPretrainingNetwork(feature_size=12, token_stage=2, projection_channels=16, window_size=window_size)
     torch.save(pretrained.encoder.state_dict(), tmp_path / "encoder.pt")
-    classifier = SwinClassifier(in_channels=4, num_classes=2, feature_size=12)
+    classifier = SwinClassifier(in_channels=4, num_classes=2, feature_size=12, window_size=window_size)
     report = load_pretrained_encoder(classifier.swinViT, tmp_path / "encoder.pt", first_layer="reinit")
     assert report.reinitialised == ["patch_embed.proj.weight"] and not report.missing
     name = "layers4.0.blocks.1.mlp.linear1.weight"

@@ -22,9 +22,10 @@ def test_bad_input_shape_is_named(shape):
         network(torch.randn(*shape))
 
 
-def test_encoder_state_dict_loads_strictly_into_swin_unetr():
-    network = TacoPretrainingNetwork(feature_size=12, token_stage=2)
-    segmenter = SwinUNETR(in_channels=1, out_channels=3, feature_size=12, use_v2=True)
+@pytest.mark.parametrize("window_size", [4, 7])
+def test_encoder_state_dict_loads_strictly_into_swin_unetr(window_size):
+    network = TacoPretrainingNetwork(feature_size=12, token_stage=2, window_size=window_size)
+    segmenter = SwinUNETR(in_channels=1, out_channels=3, feature_size=12, window_size=window_size, use_v2=True)
     segmenter.swinViT.load_state_dict(network.encoder.state_dict(), strict=True)
     for name, tensor in network.encoder.state_dict().items():
         assert torch.equal(segmenter.swinViT.state_dict()[name], tensor)

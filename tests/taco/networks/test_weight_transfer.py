@@ -70,6 +70,24 @@ def test_shape_mismatch_names_key_and_both_shapes(tmp_path):
         load_pretrained_encoder(segmenter().swinViT, save(tmp_path, other.encoder.state_dict()))
 
 
+@pytest.mark.parametrize("pretrained_window, network_window", [(4, 7), (7, 4)])
+def test_another_window_size_names_both_sizes(tmp_path, pretrained_window, network_window):
+    encoder = TacoPretrainingNetwork(feature_size=12, token_stage=2, window_size=pretrained_window).encoder
+    network = SwinUNETR(in_channels=4, out_channels=3, feature_size=12, window_size=network_window, use_v2=True)
+    with pytest.raises(ValueError, match=f"pre-trained with window_size {pretrained_window}, but the network has "
+                                         f"window_size {network_window}"):
+        load_pretrained_encoder(network.swinViT, save(tmp_path, encoder.state_dict()))
+
+
+def test_same_window_size_other_than_the_reference_loads(tmp_path):
+    encoder = TacoPretrainingNetwork(feature_size=12, token_stage=2, window_size=4).encoder
+    network = SwinUNETR(in_channels=4, out_channels=3, feature_size=12, window_size=4, use_v2=True)
+    report = load_pretrained_encoder(network.swinViT, save(tmp_path, encoder.state_dict()))
+    assert not report.missing and not report.unexpected and report.adapted == [FIRST_LAYER_WEIGHT]
+    name = "layers2.0.blocks.1.attn.relative_position_bias_table"
+    assert torch.equal(network.swinViT.state_dict()[name], encoder.state_dict()[name])
+
+
 def test_checkpoint_of_another_architecture_is_refused(tmp_path):
     path = save(tmp_path, torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2)).state_dict())
     with pytest.raises(ValueError, match="not a checkpoint of this architecture"):
