@@ -110,7 +110,7 @@ def test_corrupt_file_is_named_from_cache_and_loader_workers(subject, tmp_path):
         CacheDataset([subject], LoadModalitiesd("image"), num_workers=2, progress=False)
     assert isinstance(raised.value.__cause__, ValueError)
     assert re.search(message, str(raised.value.__cause__))
-    with pytest.raises(RuntimeError, match=r"(?s)DataLoader worker process 0.*ValueError: " + message):
+    with pytest.raises(RuntimeError, match=r"(?s)DataLoader worker process 0.*InputError: " + message):
         next(iter(DataLoader(Dataset([subject], LoadModalitiesd("image")), num_workers=1)))
 
 

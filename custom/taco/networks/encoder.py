@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from monai.networks.nets import SwinUNETR
 from torch import nn
 
+from taco.utils.input_errors import InputError
+
 __all__ = ["swin_encoder", "stage_channels", "NUM_STAGES"]
 
 NUM_STAGES = 5  # patch embedding output and the four Swin stages
@@ -29,5 +31,5 @@ def swin_encoder(in_channels: int = 1, feature_size: int = 48, depths: Sequence[
 def stage_channels(feature_size: int, stage: int) -> int:
     """Channels of the encoder's feature map at ``stage`` (0 = patch embedding ... 4 = deepest)."""
     if not 0 <= stage < NUM_STAGES:
-        raise ValueError(f"stage must be in [0, {NUM_STAGES - 1}], got {stage}.")
+        raise InputError(f"stage must be in [0, {NUM_STAGES - 1}], got {stage}.")
     return feature_size * 2**stage

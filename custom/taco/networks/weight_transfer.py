@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from taco.utils.input_errors import InputError
 from taco.utils.model_weights import read_weights_file, strip_prefixes
 
 __all__ = ["FIRST_LAYER_POLICIES", "TransferReport", "read_encoder_state", "load_pretrained_encoder"]
@@ -58,7 +59,7 @@ def read_encoder_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             content = content[container]
             break
     if not isinstance(content, dict) or not any(isinstance(value, torch.Tensor) for value in content.values()):
-        raise ValueError(f"{path} holds no state_dict of tensors.")
+        raise InputError(f"{path} holds no state_dict of tensors.")
     tensors = {strip_prefixes(key): value for key, value in content.items() if isinstance(value, torch.Tensor)}
     if any(key.startswith(_ENCODER_PREFIXES) for key in tensors):
         # a whole model (pre-training network, SwinUNETR): keep its encoder only
@@ -91,7 +92,7 @@ def load_pretrained_encoder(encoder: nn.Module, path: str | os.PathLike, first_l
             checkpoint matches the encoder (a checkpoint of another architecture).
     """
     if first_layer not in FIRST_LAYER_POLICIES:
-        raise ValueError(f"first_layer must be one of {FIRST_LAYER_POLICIES}, got {first_layer!r}.")
+        raise InputError(f"first_layer must be one of {FIRST_LAYER_POLICIES}, got {first_layer!r}.")
     source = read_encoder_state(path)
     target = encoder.state_dict()
     report = TransferReport(missing=[key for key in target if key not in source],
@@ -111,11 +112,11 @@ def load_pretrained_encoder(encoder: nn.Module, path: str | os.PathLike, first_l
             else:
                 report.reinitialised.append(key)
         else:
-            raise ValueError(f"{path}: shape mismatch for {key!r}: checkpoint {tuple(loaded.shape)}, "
+            raise InputError(f"{path}: shape mismatch for {key!r}: checkpoint {tuple(loaded.shape)}, "
                              f"network {tuple(expected.shape)}; was it pre-trained with another feature_size "
                              "or architecture?")
     if not report.matched:
-        raise ValueError(f"{path}: none of its {len(source)} tensors matches the encoder "
+        raise InputError(f"{path}: none of its {len(source)} tensors matches the encoder "
                          f"(e.g. checkpoint {list(source)[:3]}, network {list(target)[:3]}); "
                          "it is not a checkpoint of this architecture.")
     encoder.load_state_dict(merged, strict=True)
