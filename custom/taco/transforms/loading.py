@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 import torch
 from monai.config import KeysCollection
-from monai.data import MetaTensor
+from monai.data import MetaTensor, NibabelReader
 from monai.transforms import LoadImage, MapTransform
 
+from taco.data.datalist_builder import IMAGE_EXTENSIONS, MGH_EXTENSIONS
 from taco.utils.input_errors import InputError, InputFileNotFoundError
 
 __all__ = ["LoadModalitiesd"]
@@ -23,7 +24,9 @@ class LoadModalitiesd(MapTransform):
     volumes are the modalities (the form MONAI Label stores). Every check
     raises an error that names the subject, the modality and the file:
 
-    - a missing file (``FileNotFoundError``) or one the readers cannot open (``ValueError``);
+    - a missing file (``FileNotFoundError``) or one the readers cannot open (``ValueError``, listing
+      the accepted formats: NIfTI, NRRD, MetaImage, FreeSurfer MGH (``.mgz``, read with nibabel) or a
+      DICOM series folder);
     - an image that is not 3-D: a 4-D file with one volume is used as 3-D, more volumes are an error;
     - non-finite voxels (NaN or inf);
     - modalities of one subject with different shapes or affines (they must be co-registered and
@@ -56,6 +59,7 @@ class LoadModalitiesd(MapTransform):
         self.affine_tolerance = affine_tolerance
         self.num_modalities = num_modalities
         self.loader = LoadImage(reader=reader, image_only=True, ensure_channel_first=True)
+        self.mgh_reader = NibabelReader()
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
@@ -96,11 +100,14 @@ class LoadModalitiesd(MapTransform):
     def _load(self, file: str, modality: str, subject: Any, single_volume: bool) -> MetaTensor:
         where = f"subject {subject!r}, {modality}, file {file}"
         try:
-            volume = self.loader(file)
+            is_mgh = str(file).lower().endswith(MGH_EXTENSIONS)
+            volume = self.loader(file, reader=self.mgh_reader if is_mgh else None)
         except FileNotFoundError as error:
             raise InputFileNotFoundError(f"{where}: file not found.") from error
         except Exception as error:  # the readers raise many types; all mean "cannot read this file"
-            raise InputError(f"{where}: cannot be read as an image ({type(error).__name__}: {error}).") from error
+            reason = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+            raise InputError(f"{where}: cannot be read as an image ({type(error).__name__}: {reason}); accepted "
+                             f"formats: {', '.join(IMAGE_EXTENSIONS)} files or a DICOM series folder.") from error
         if volume.ndim != 4:
             raise InputError(f"{where}: expected a 3-D image, got shape {tuple(volume.shape)} after loading.")
         if single_volume and volume.shape[0] != 1:
