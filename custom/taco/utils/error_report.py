@@ -13,7 +13,8 @@ before, then::
     subject 'demo_002': 'label' (/data/demo_002/demo_002_seg.nii.gz) holds label values [3] outside ...
 
 for an :class:`~taco.utils.input_errors.InputError` anywhere in the chain of wrappers, and for any other
-error (a bug) a one-line summary of the innermost error under a header saying so. The exit status is
+error (a bug, a value MONAI or torch refused, the machine) a one-line summary of the innermost error under
+a header saying so. The exit status is
 Python's usual 1. Under ``torchrun`` the report is also written to the worker's
 ``TORCHELASTIC_ERROR_FILE``, so that torchrun's closing ``ChildFailedError`` summary shows it.
 """
@@ -116,20 +117,16 @@ def failure_report(error: BaseException, bundle: str, stage: str, world_size: in
         bundle: the bundle's name, e.g. ``"taco_seg_finetune"``.
         stage: what the run was doing, e.g. ``"train"``, ``"evaluate"``.
         world_size: the number of processes of the run (``torchrun``'s ``WORLD_SIZE``). In a run of several,
-            an unexpected error may only be this process noticing that another one failed first.
+            an error no input check caught may only be this process noticing that another one failed first.
     """
     message = input_error_message(error)
     if message is not None:
         return (f"{bundle} ({stage}) stopped: an input was refused (the traceback above is for developers).\n"
                 f"{message}")
-    if world_size > 1:
-        header = (f"{bundle} ({stage}) failed with an unexpected error: if another of its {world_size} processes "
-                  "failed first, that one's report gives the cause; otherwise please report this one with the "
-                  "traceback above.")
-    else:
-        header = (f"{bundle} ({stage}) failed with an unexpected error, probably a bug: please report it with the "
-                  "traceback above.")
-    return f"{header}\n{root_cause(error)}"
+    where = (f"if another of its {world_size} processes failed first, that one's report gives the cause, otherwise "
+             "the traceback above shows where" if world_size > 1 else
+             "the traceback above shows where (please report it if it is a bug)")
+    return f"{bundle} ({stage}) failed with an error that no input check caught; {where}.\n{root_cause(error)}"
 
 
 def _write_torchelastic_error_file(path: str, report: str) -> None:
