@@ -15,6 +15,7 @@ from monai.engines.utils import default_prepare_batch
 
 from taco.evaluation.report import write_missing_modality_report
 from taco.transforms.missing_modalities import ModalityFill, modality_subsets, subset_name
+from taco.utils.input_errors import InputError
 from taco.utils.model_weights import load_model_weights
 
 __all__ = ["MissingModalitySweep", "ModalitySubsetBatch", "evaluate_modality_subsets"]
@@ -79,7 +80,7 @@ def evaluate_modality_subsets(evaluator: SupervisedEvaluator, prepare_batch: Mod
                 continue
             details = torch.as_tensor(details).float()
             if details.shape[-1] != len(channel_names):
-                raise ValueError(f"metric {metric!r} has {details.shape[-1]} channels of details, but channel_names "
+                raise InputError(f"metric {metric!r} has {details.shape[-1]} channels of details, but channel_names "
                                  f"names {len(channel_names)}: {list(channel_names)}.")
             details = details.reshape(-1, len(channel_names))
             for channel, values in zip(channel_names, details.T):

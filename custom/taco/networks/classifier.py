@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from taco.networks.encoder import NUM_STAGES, REFERENCE_WINDOW_SIZE, stage_channels, swin_encoder
+from taco.utils.input_errors import InputError
 
 __all__ = ["SwinClassifier"]
 
@@ -36,7 +37,7 @@ class SwinClassifier(nn.Module):
                  use_v2: bool = True, window_size: int = REFERENCE_WINDOW_SIZE):
         super().__init__()
         if num_classes < 2:
-            raise ValueError(f"num_classes must be at least 2 (logits per class), got {num_classes}.")
+            raise InputError(f"num_classes must be at least 2 (logits per class), got {num_classes}.")
         self.swinViT = swin_encoder(in_channels=in_channels, feature_size=feature_size, depths=depths,
                                     num_heads=num_heads, use_checkpoint=use_checkpoint, use_v2=use_v2,
                                     window_size=window_size)

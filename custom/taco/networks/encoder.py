@@ -8,6 +8,8 @@ import torch
 from monai.networks.nets import SwinUNETR
 from torch import nn
 
+from taco.utils.input_errors import InputError
+
 __all__ = ["NUM_STAGES", "REFERENCE_WINDOW_SIZE", "stage_channels", "swin_encoder", "window_size_of"]
 
 NUM_STAGES = 5  # patch embedding output and the four Swin stages
@@ -34,7 +36,7 @@ def swin_encoder(in_channels: int = 1, feature_size: int = 48, depths: Sequence[
     relative position table has ``(2w - 1)^3`` rows), so pre-training and fine-tuning must use the same.
     """
     if window_size < 1:
-        raise ValueError(f"window_size must be a positive integer, got {window_size}.")
+        raise InputError(f"window_size must be a positive integer, got {window_size}.")
     return SwinUNETR(in_channels=in_channels, out_channels=1, feature_size=feature_size, depths=depths,
                      num_heads=num_heads, window_size=window_size, use_checkpoint=use_checkpoint,
                      use_v2=use_v2).swinViT
@@ -43,7 +45,7 @@ def swin_encoder(in_channels: int = 1, feature_size: int = 48, depths: Sequence[
 def stage_channels(feature_size: int, stage: int) -> int:
     """Channels of the encoder's feature map at ``stage`` (0 = patch embedding ... 4 = deepest)."""
     if not 0 <= stage < NUM_STAGES:
-        raise ValueError(f"stage must be in [0, {NUM_STAGES - 1}], got {stage}.")
+        raise InputError(f"stage must be in [0, {NUM_STAGES - 1}], got {stage}.")
     return feature_size * 2**stage
 
 

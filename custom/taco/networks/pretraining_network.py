@@ -11,6 +11,7 @@ from torch import nn
 from taco.networks.encoder import REFERENCE_WINDOW_SIZE, stage_channels, swin_encoder
 from taco.networks.reconstruction_head import ReconstructionHead
 from taco.networks.tokens import TokenProjection, spatial_tokens
+from taco.utils.input_errors import InputError
 
 __all__ = ["PretrainingOutput", "TacoPretrainingNetwork"]
 
@@ -56,7 +57,7 @@ class TacoPretrainingNetwork(nn.Module):
         if images.ndim != 5 or images.shape[1] != 1:
             raise ValueError(f"images must be (B, 1, D, H, W), got {tuple(images.shape)}.")
         if any(side % _DOWNSAMPLING for side in images.shape[2:]):
-            raise ValueError(f"spatial size must be divisible by {_DOWNSAMPLING}, got {tuple(images.shape[2:])}; "
+            raise InputError(f"spatial size must be divisible by {_DOWNSAMPLING}, got {tuple(images.shape[2:])}; "
                              "set roi_size accordingly.")
         features = self.encoder(images)
         return PretrainingOutput(self.reconstruction_head(features[-1]),

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from taco.networks.encoder import window_size_of
+from taco.utils.input_errors import InputError
 from taco.utils.model_weights import read_weights_file, strip_prefixes
 
 __all__ = ["FIRST_LAYER_POLICIES", "TransferReport", "read_encoder_state", "load_pretrained_encoder"]
@@ -59,7 +60,7 @@ def read_encoder_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             content = content[container]
             break
     if not isinstance(content, dict) or not any(isinstance(value, torch.Tensor) for value in content.values()):
-        raise ValueError(f"{path} holds no state_dict of tensors.")
+        raise InputError(f"{path} holds no state_dict of tensors.")
     tensors = {strip_prefixes(key): value for key, value in content.items() if isinstance(value, torch.Tensor)}
     if any(key.startswith(_ENCODER_PREFIXES) for key in tensors):
         # a whole model (pre-training network, SwinUNETR): keep its encoder only
@@ -94,7 +95,7 @@ def load_pretrained_encoder(encoder: nn.Module, path: str | os.PathLike, first_l
             architecture).
     """
     if first_layer not in FIRST_LAYER_POLICIES:
-        raise ValueError(f"first_layer must be one of {FIRST_LAYER_POLICIES}, got {first_layer!r}.")
+        raise InputError(f"first_layer must be one of {FIRST_LAYER_POLICIES}, got {first_layer!r}.")
     source = read_encoder_state(path)
     target = encoder.state_dict()
     _check_window_size(path, window_size_of(source), window_size_of(target))
@@ -115,11 +116,11 @@ def load_pretrained_encoder(encoder: nn.Module, path: str | os.PathLike, first_l
             else:
                 report.reinitialised.append(key)
         else:
-            raise ValueError(f"{path}: shape mismatch for {key!r}: checkpoint {tuple(loaded.shape)}, "
+            raise InputError(f"{path}: shape mismatch for {key!r}: checkpoint {tuple(loaded.shape)}, "
                              f"network {tuple(expected.shape)}; was it pre-trained with another feature_size "
                              "or architecture?")
     if not report.matched:
-        raise ValueError(f"{path}: none of its {len(source)} tensors matches the encoder "
+        raise InputError(f"{path}: none of its {len(source)} tensors matches the encoder "
                          f"(e.g. checkpoint {list(source)[:3]}, network {list(target)[:3]}); "
                          "it is not a checkpoint of this architecture.")
     encoder.load_state_dict(merged, strict=True)
@@ -130,7 +131,7 @@ def load_pretrained_encoder(encoder: nn.Module, path: str | os.PathLike, first_l
 
 def _check_window_size(path: str | os.PathLike, pretrained: int | None, network: int | None) -> None:
     if pretrained is not None and network is not None and pretrained != network:
-        raise ValueError(f"{path} was pre-trained with window_size {pretrained}, but the network has window_size "
+        raise InputError(f"{path} was pre-trained with window_size {pretrained}, but the network has window_size "
                          f"{network}: pre-training and fine-tuning must use the same window size (its relative "
                          f"position tables have (2w-1)^3 rows); set window_size to {pretrained} when fine-tuning, "
                          f"or pre-train with {network}.")

@@ -35,16 +35,19 @@ def _write(path_stem: Path, array: np.ndarray, extension: str) -> None:
         _write_dicom_series(path_stem, array)
     elif extension == ".nii.gz":
         nib.save(nib.Nifti1Image(array, np.eye(4)), f"{path_stem}{extension}")
+    elif extension == ".mgz":
+        nib.save(nib.MGHImage(array, np.eye(4)), f"{path_stem}{extension}")
     else:
         itk.imwrite(itk.image_from_array(array), f"{path_stem}{extension}")
 
 
-FORMATS = {"s0": ".nrrd", "s1": ".mha", "s2": "dicom"}
+FORMATS = {"s0": ".nrrd", "s1": ".mha", "s2": "dicom", "s4": ".mgz"}
 
 
 @pytest.fixture
 def brats_root(tmp_path):
-    """10 subjects with t1, t2 and a label; s0 NRRD, s1 MetaImage, s2 DICOM series (no label), s9 lacks t2."""
+    """10 subjects with t1, t2 and a label; s0 NRRD, s1 MetaImage, s2 DICOM series (no label), s4 FreeSurfer MGH,
+    s9 lacks t2."""
     root = tmp_path / "brats"
     for index in range(10):
         subject, extension = f"s{index}", FORMATS.get(f"s{index}", ".nii.gz")
@@ -87,9 +90,10 @@ def test_every_format_loads_through_the_bundles_loader(brats_root, tmp_path):
     write_datalist(out, MODALITIES, root=brats_root)
     items = {item["subject"]: item for section in ("training", "validation", "test")
              for item in load_datalist(out, section)}
-    for name in ("s0", "s1", "s3"):  # NRRD, MetaImage, NIfTI, each with its label
+    for name in ("s0", "s1", "s3", "s4"):  # NRRD, MetaImage, NIfTI, MGH, each with its label
         loaded = LoadModalitiesd("image", label_keys="label", modality_names=MODALITIES)(items[name])
         assert loaded["image"].shape == (2, SIDE, SIDE, SIDE) and loaded["label"].shape == (1, SIDE, SIDE, SIDE)
+    assert items["s4"]["image"][0].endswith("s4_t1.mgz")
     dicom = LoadModalitiesd("image", modality_names=MODALITIES, reader="ITKReader")(items["s2"])["image"]
     assert dicom.shape == (2, SIDE, SIDE, SIDE)
     assert sorted(dicom[0].flatten().tolist()) == sorted(_volume(2).flatten().tolist())

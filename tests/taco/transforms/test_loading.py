@@ -110,8 +110,26 @@ def test_corrupt_file_is_named_from_cache_and_loader_workers(subject, tmp_path):
         CacheDataset([subject], LoadModalitiesd("image"), num_workers=2, progress=False)
     assert isinstance(raised.value.__cause__, ValueError)
     assert re.search(message, str(raised.value.__cause__))
-    with pytest.raises(RuntimeError, match=r"(?s)DataLoader worker process 0.*ValueError: " + message):
+    with pytest.raises(RuntimeError, match=r"(?s)DataLoader worker process 0.*InputError: " + message):
         next(iter(DataLoader(Dataset([subject], LoadModalitiesd("image")), num_workers=1)))
+
+
+def test_freesurfer_mgz_is_read_with_nibabel_like_nifti(subject, tmp_path):
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    affine[:3, 3] = (-8.0, -9.0, -10.0)
+    volume = np.random.default_rng(2).random(SHAPE).astype(np.float32)
+    nib.save(nib.MGHImage(volume, affine), tmp_path / "t1.mgz")
+    both = LoadModalitiesd("image")({"subject": "s", "image": [str(tmp_path / "t1.mgz"),
+                                                              write(tmp_path / "t1.nii.gz", volume, affine)]})["image"]
+    assert torch.equal(both[0], both[1]) and torch.equal(both[0], torch.from_numpy(volume))
+    assert np.allclose(both.affine, affine)
+
+
+def test_unreadable_format_lists_the_accepted_ones(subject, tmp_path):
+    subject["image"][0] = write_bytes(tmp_path / "scan.xyz", b"unknown")
+    with pytest.raises(ValueError, match=r"scan\.xyz: cannot be read as an image \(.*\); accepted formats: \.nii\.gz, "
+                                         r"\.nii, .*\.mgz, \.mgh files or a DICOM series folder\.$"):
+        load(subject)
 
 
 def test_2d_image_is_refused(subject, tmp_path):
