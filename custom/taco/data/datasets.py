@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from monai.data import CacheDataset, Dataset, PersistentDataset
 from monai.data.utils import json_hashing
 
+from taco.utils.input_errors import InputError
+
 __all__ = ["DATASET_TYPES", "cached_dataset"]
 
 DATASET_TYPES = ("cache", "persistent", "plain")
@@ -36,8 +38,8 @@ def cached_dataset(data: Sequence, transform: Callable, dataset_type: str = "cac
         return CacheDataset(data, transform, cache_rate=cache_rate, num_workers=num_workers)
     if dataset_type == "persistent":
         if not cache_dir:
-            raise ValueError("dataset_type 'persistent' needs a cache_dir.")
+            raise InputError("dataset_type 'persistent' needs a cache_dir.")
         return PersistentDataset(data, transform, cache_dir=cache_dir, hash_transform=json_hashing)
     if dataset_type == "plain":
         return Dataset(data, transform)
-    raise ValueError(f"dataset_type must be one of {DATASET_TYPES}, got {dataset_type!r}.")
+    raise InputError(f"dataset_type must be one of {DATASET_TYPES}, got {dataset_type!r}.")
