@@ -5,15 +5,16 @@ import re
 
 import pytest
 import torch
-from monai.bundle import create_workflow
 
 from taco.utils import read_bundle_config
 from taco_tools.bundle_command import BUNDLES_DIR
 from taco_tools.profiles import BUNDLES, get_profile
+from tests.bundles.conftest import bundle_workflow
 
 MICRO = get_profile("micro").overrides
 PLAIN = {"dataset_type": "plain"}
 """Properties are IDs in the config: no need to load and cache every subject to check them."""
+pytestmark = pytest.mark.usefixtures("restore_deterministic_algorithms")
 
 WORKFLOWS = [  # (role, configs, workflow type); train.json + evaluate.json is a "train" workflow, as in the Model Zoo
     ("pretrain", ["train.json", "demo.json"], "train"),
@@ -25,22 +26,6 @@ WORKFLOWS = [  # (role, configs, workflow type); train.json + evaluate.json is a
     ("cls", ["inference.json", "demo.json"], "infer"),
     ("missing_modality", ["evaluate.json", "demo.json"], "eval"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def restore_deterministic_algorithms():
-    """The demo profile's ``initialize`` turns on ``torch.use_deterministic_algorithms`` for the whole process."""
-    enabled = torch.are_deterministic_algorithms_enabled()
-    yield
-    torch.use_deterministic_algorithms(enabled)
-
-
-def workflow(role, configs, workflow_type, **overrides):
-    """``monai.bundle.create_workflow`` on the role's bundle (which runs the config's ``initialize``)."""
-    root = BUNDLES_DIR / BUNDLES[role]
-    return create_workflow(config_file=[str(root / "configs" / name) for name in configs],
-                           meta_file=str(root / "configs" / "metadata.json"), logging_file=False,
-                           workflow_type=workflow_type, **overrides)
 
 
 def random_weights(role, configs, path):
@@ -60,7 +45,7 @@ def test_workflow_has_every_required_property(role, configs, workflow_type, demo
         overrides["finetuned_overrides"] = {**MICRO["seg"], **PLAIN}
     elif "train.json" not in configs or "evaluate.json" in configs:
         overrides["model_file"] = random_weights(role, configs, tmp_path / "model.pt")
-    checked = workflow(role, configs, workflow_type, **overrides)
+    checked = bundle_workflow(role, configs, workflow_type, **overrides)
     assert checked.properties, "a workflow type must bring MONAI's property list"
     assert checked.check_properties() == []
 
@@ -71,7 +56,7 @@ def test_two_pretraining_runs_with_one_seed_give_identical_encoders(demo_datalis
     accumulates in a varying order)."""
     encoders = []
     for run in ("first", "second"):
-        trainer = workflow("pretrain", ["train.json", "demo.json"], "train", **MICRO["pretrain"],
+        trainer = bundle_workflow("pretrain", ["train.json", "demo.json"], "train", **MICRO["pretrain"],
                            bundle_root=str(tmp_path / run), dataset_dir=str(demo_datalist.parent))
         trainer.run()
         trainer.finalize()
