@@ -26,8 +26,8 @@ def test_a_pretraining_run_logs_every_loss_term_the_learning_rate_parameters_and
     assert run.info.status == "FINISHED"
     for term in ("loss", "reconstruction", "intra", "inter", "lr_group_0"):
         assert [metric.step for metric in client.get_metric_history(run.info.run_id, term)] == [1, 2], term
-    assert run.data.params["objective"] == "taco" and run.data.params["num_steps"] == "2"
-    assert run.data.params["window_size"] == str(trainer.parser.get_parsed_content("window_size"))
+    assert run.data.params["objective.objective"] == "taco" and run.data.params["training.num_steps"] == "2"
+    assert run.data.params["architecture.window_size"] == str(trainer.parser.get_parsed_content("window_size"))
     (artifact,) = client.list_artifacts(run.info.run_id)
     executed = json.loads(open(client.download_artifacts(run.info.run_id, artifact.path, str(tmp_path))).read())
     assert executed["num_steps"] == 2 and executed["train"]["trainer"]["_target_"] == "SupervisedTrainer"

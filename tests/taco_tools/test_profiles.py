@@ -63,7 +63,7 @@ def test_read_config_is_the_bundle_config_as_the_profile_runs_it():
     parser = get_profile("micro").read_config("seg", {"epochs": 4})
     assert parser["bundle_root"] == str(BUNDLES_DIR / "taco_seg_finetune")
     assert parser["epochs"] == 4 and parser["pixdim"] == [6.5, 6.5, 6.5] and parser["sw_roi_size"] == [32, 32, 32]
-    assert parser["feature_size"] == 12  # from demo.json
+    assert parser["default_architecture"]["feature_size"] == 12  # from demo.json
     assert get_profile("full").read_config("seg")["dataset_type"] == "persistent"  # from gpu.json
 
 

@@ -21,10 +21,12 @@ def _read(path: Path) -> dict[str, Any]:
         raise InputError(f"datalist {path} is not valid JSON: {error}") from error
 
 
-def datalist_modalities(path: str | os.PathLike) -> list[str]:
-    """The top-level ``modalities`` list of a datalist (channel order)."""
+def datalist_modalities(path: str | os.PathLike, required: bool = True) -> list[str]:
+    """The top-level ``modalities`` list of a datalist (channel order); ``[]`` without one if not ``required``."""
     path = Path(path)
     modalities = _read(path).get("modalities")
+    if not required and modalities is None:
+        return []
     if not isinstance(modalities, list) or not modalities:
         raise InputError(f"datalist {path} has no non-empty top-level 'modalities' list.")
     return [str(name) for name in modalities]

@@ -6,11 +6,12 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 import torch
 
-__all__ = ["atomic_save", "latest_checkpoint"]
+__all__ = ["atomic_save", "atomic_write", "latest_checkpoint"]
 
 _CHECKPOINT_NAME = re.compile(r"checkpoint_(epoch|iteration)=(\d+)\.pt$")
 
@@ -20,12 +21,18 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
 
     A crash mid-write leaves the previous file intact instead of a truncated one.
     """
+    return atomic_write(path, lambda stream: torch.save(obj, stream))
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> Path:
+    """``write(stream)`` into a temporary file in the target folder, then rename it over ``path`` (see
+    :func:`atomic_save`); for bytes, ``write=lambda stream: stream.write(data)``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as stream:
-            torch.save(obj, stream)
+            write(stream)
         os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp makes it owner-only; give it a normal file's mode
         os.replace(temporary, path)
     except BaseException:

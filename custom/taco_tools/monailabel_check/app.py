@@ -18,7 +18,7 @@ from taco_tools.profiles import BUNDLES, Profile, get_profile
 __all__ = ["INFERENCE_PROFILE_KEYS", "SAMPLE_APP", "bundle_modalities", "download_sample_app", "install_bundle",
            "profile_inference_values"]
 
-INFERENCE_PROFILE_KEYS = ("roi_size", "pixdim", "feature_size", "window_size", "decoder_norm", "sw_batch_size")
+INFERENCE_PROFILE_KEYS = ("roi_size", "pixdim", "default_architecture", "decoder_norm", "sw_batch_size")
 """Keys of ``inference.json`` the profile must set, so that the served network and its preprocessing are
 those the weights were trained with."""
 SAMPLE_APP = "monaibundle"
