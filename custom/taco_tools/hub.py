@@ -14,7 +14,6 @@ Nothing is uploaded here; ``hf upload`` or ``huggingface_hub.HfApi().upload_fold
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -23,9 +22,10 @@ from pathlib import Path
 
 from monai.bundle import ConfigParser
 
+from taco.utils import file_sha256
 from taco_tools.packaging import bundle_folders, write_bundle_folder
 
-__all__ = ["BUNDLE_TAGS", "COMMON_TAGS", "HUB_LIBRARY", "file_sha256", "front_matter", "hub_license",
+__all__ = ["BUNDLE_TAGS", "COMMON_TAGS", "HUB_LIBRARY", "front_matter", "hub_license",
            "model_files", "write_hub_folder", "write_hub_folders"]
 
 HUB_LIBRARY = "monai"
@@ -61,15 +61,6 @@ def front_matter(bundle_dir: str | os.PathLike) -> str:
     lines.append("tags:")
     lines += [f"- {tag}" for tag in (*COMMON_TAGS, *BUNDLE_TAGS.get(bundle_dir.name, ()))]
     return "\n".join([*lines, "---"]) + "\n"
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """The sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def model_files(bundle_dir: str | os.PathLike) -> list[str]:

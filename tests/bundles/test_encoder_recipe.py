@@ -39,7 +39,8 @@ def test_pretraining_writes_the_recipe_with_the_weights(pretrained, demo_datalis
     assert recipe["preprocessing"]["orientation"] == "RAS"
     assert recipe["modalities"] == json.loads(demo_datalist.read_text())["modalities"]
     assert recipe["objective"]["objective"] == "taco" and recipe["training"]["num_steps"] == 2
-    pt, safetensors = torch.load(pretrained / "encoder.pt", weights_only=True), load_file(pretrained / "encoder.safetensors")
+    pt = torch.load(pretrained / "encoder.pt", weights_only=True)
+    safetensors = load_file(pretrained / "encoder.safetensors")
     assert pt.keys() == safetensors.keys() and all(torch.equal(pt[name], safetensors[name]) for name in pt)
 
 

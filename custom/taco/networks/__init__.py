@@ -1,8 +1,8 @@
 """Networks: the shared Swin encoder, token heads, the pre-training network, the classifier and weight transfer."""
 
 from taco.networks.classifier import SwinClassifier
-from taco.networks.encoder import (NUM_STAGES, REFERENCE_WINDOW_SIZE, encoder_architecture, stage_channels, swin_encoder,
-                                  window_size_of)
+from taco.networks.encoder import (NUM_STAGES, REFERENCE_WINDOW_SIZE, encoder_architecture, stage_channels,
+                                   swin_encoder, window_size_of)
 from taco.networks.encoder_recipe import fine_tuning_architecture, read_encoder_recipe
 from taco.networks.pretraining_network import PretrainingOutput, TacoPretrainingNetwork
 from taco.networks.reconstruction_head import ReconstructionHead

@@ -17,7 +17,6 @@ checks the weights against it (:func:`check_weights_against_recipe`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -29,7 +28,7 @@ import monai
 import torch
 
 from taco.networks.encoder import encoder_architecture
-from taco.utils.checkpoints import atomic_save, atomic_write
+from taco.utils.checkpoints import atomic_save, atomic_write, file_sha256
 from taco.utils.input_errors import InputError
 
 __all__ = ["RECIPE_FORMAT", "SAFETENSORS_KEY", "check_network_against_recipe", "check_weights_against_recipe",
@@ -38,14 +37,6 @@ __all__ = ["RECIPE_FORMAT", "SAFETENSORS_KEY", "check_network_against_recipe", "
 RECIPE_FORMAT = "taco-encoder-recipe/1"
 SAFETENSORS_KEY = "taco_recipe"
 """The metadata key of ``encoder.safetensors`` that holds the recipe (JSON)."""
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _plain(value: Any) -> Any:
@@ -77,7 +68,8 @@ def write_encoder_files(state: Mapping[str, torch.Tensor], path: str | os.PathLi
     tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in state.items()}
     data = safetensors_bytes(tensors, metadata={SAFETENSORS_KEY: json.dumps(full)})
     atomic_write(files["safetensors"], lambda stream: stream.write(data))
-    described = {**full, "weights": {files[kind].name: {"sha256": _sha256(files[kind])} for kind in ("pt", "safetensors")}}
+    hashes = {files[kind].name: {"sha256": file_sha256(files[kind])} for kind in ("pt", "safetensors")}
+    described = {**full, "weights": hashes}
     atomic_write(files["recipe"], lambda stream: stream.write((json.dumps(described, indent=2) + "\n").encode()))
     return files
 
@@ -145,7 +137,7 @@ def check_weights_against_recipe(state: Mapping[str, torch.Tensor], recipe: Mapp
             raise InputError(f"{path}: its recipe says {key} {value}, but the weights have {key} {found.get(key)}; "
                              "the recipe does not describe these weights (edited by hand, or from another run).")
     expected = recipe.get("weights", {}).get(path.name, {}).get("sha256")
-    if expected and _sha256(path) != expected:
+    if expected and file_sha256(path) != expected:
         (logger or logging.getLogger(__name__)).warning(
             f"{path}: sha256 differs from the one its recipe records; the weights were changed after export "
             "(the architecture still matches).")

@@ -49,8 +49,8 @@ class TransferReport:
 def read_encoder_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Encoder tensors from a checkpoint, keyed as in ``SwinUNETR(...).swinViT``.
 
-    Accepts the pre-training bundle's ``encoder.pt`` (a plain state_dict) or ``encoder.safetensors``, its full checkpoints
-    (``{"model": ...}``, encoder under ``encoder.``) and state_dicts saved from ``SwinUNETR``
+    Accepts the pre-training bundle's ``encoder.pt`` (a plain state_dict) or ``encoder.safetensors``, its full
+    checkpoints (``{"model": ...}``, encoder under ``encoder.``) and state_dicts saved from ``SwinUNETR``
     (``swinViT.``) or through ``DistributedDataParallel`` / ``torch.compile`` (``module.``,
     ``_orig_mod.``). Tensors outside the encoder (heads, decoders) are dropped. The file is read with
     ``torch.load(weights_only=True)`` (a checkpoint carrying pickled objects is refused), or with safetensors
