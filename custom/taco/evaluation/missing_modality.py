@@ -44,7 +44,9 @@ def evaluate_modality_subsets(evaluator: SupervisedEvaluator, prepare_batch: Mod
     """Run ``evaluator`` once per non-empty modality subset and collect its metrics.
 
     ``evaluator`` must use ``prepare_batch`` as its ``prepare_batch``. Subsets come in the order of
-    :func:`taco.transforms.modality_subsets` (full input first).
+    :func:`taco.transforms.modality_subsets` (full input first). The sweep compares subsets and selects
+    no model, so the evaluator's key-metric comparison (its "Got new best metric" line after each run)
+    is switched off; each subset's metrics are logged instead.
 
     Args:
         evaluator: a MONAI evaluator with its metrics attached.
@@ -59,6 +61,7 @@ def evaluate_modality_subsets(evaluator: SupervisedEvaluator, prepare_batch: Mod
     """
     rows = []
     logger = logging.getLogger(__name__)
+    evaluator.state.key_metric_name = None
     for subset in modality_subsets(len(modality_names)):
         name = subset_name(subset, modality_names)
         prepare_batch.present = subset
