@@ -25,11 +25,13 @@ def presence_mask(images: torch.Tensor, mask: Optional[torch.Tensor] = None) -> 
 
     Args:
         images: the modality stack ``(B, M, D, H, W)``, one channel per modality.
-        mask: ``(B, M)``, true (non-zero) where the modality is present; ``None``: all present.
+        mask: ``(B, M)``, true (non-zero) where the modality is present, or ``(1, M)`` for every sample
+            alike (the windows of one image that sliding-window inference batches together);
+            ``None``: all present.
 
     Raises:
-        ValueError: ``images`` is not 5-D, ``mask`` is not ``(B, M)``, or a sample has no modality
-            present (its batch index named).
+        ValueError: ``images`` is not 5-D, ``mask`` is neither ``(B, M)`` nor ``(1, M)``, or a sample
+            has no modality present (its batch index named).
     """
     if images.dim() != 5:
         raise ValueError(f"images must be a modality stack (B, M, D, H, W), got shape {list(images.shape)}.")
@@ -37,14 +39,14 @@ def presence_mask(images: torch.Tensor, mask: Optional[torch.Tensor] = None) -> 
         return torch.ones(images.shape[:2], dtype=torch.bool, device=images.device)
     # a traced model keeps no data-dependent branch: the checks run in eager mode only
     if not torch.jit.is_tracing():
-        if list(mask.shape) != list(images.shape[:2]):
-            raise ValueError(f"the presence mask must be (B, M) = {list(images.shape[:2])} for images of shape "
-                             f"{list(images.shape)}, got shape {list(mask.shape)}.")
+        if mask.dim() != 2 or mask.shape[0] not in (1, images.shape[0]) or mask.shape[1] != images.shape[1]:
+            raise ValueError(f"the presence mask must be (B, M) = {list(images.shape[:2])} (or (1, M)) for images "
+                             f"of shape {list(images.shape)}, got shape {list(mask.shape)}.")
         empty = torch.nonzero(~mask.to(torch.bool).any(dim=1)).flatten()
         if empty.numel() > 0:
             raise ValueError(f"no modality present (all false in the presence mask) for batch sample(s) "
                              f"{empty.tolist()}; at least one modality per sample is needed.")
-    return mask.to(device=images.device, dtype=torch.bool)
+    return mask.to(device=images.device, dtype=torch.bool).expand(images.shape[0], images.shape[1])
 
 
 def fold_modalities(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from monai.inferers import SlidingWindowInferer
 from monai.networks.nets import SwinUNETR
 
 from taco.networks import (LateFusionSwinClassifier, LateFusionSwinUNETR, TacoPretrainingNetwork,
@@ -52,6 +53,15 @@ def test_a_masked_modality_is_as_if_it_were_not_given(segmenter):
         assert output.shape == (2, 2, *SIZE) and torch.isfinite(output).all()
         torch.testing.assert_close(output[:1], segmenter(stack[:1, [0, 2]]))
         torch.testing.assert_close(output[1:], segmenter(stack[1:]))
+
+
+def test_sliding_window_inference_batches_the_windows_of_one_image_under_its_mask(mean_segmenter):
+    image, mask = torch.randn(1, 3, 32, 32, 64, generator=torch.Generator().manual_seed(2)), torch.tensor([[1, 0, 1]])
+    with torch.no_grad():
+        batched = SlidingWindowInferer(SIZE, sw_batch_size=2, overlap=0.0)(image, mean_segmenter, mask)
+        one_by_one = SlidingWindowInferer(SIZE, sw_batch_size=1, overlap=0.0)(image, mean_segmenter, mask)
+    assert batched.shape == (1, 2, 32, 32, 64)
+    torch.testing.assert_close(batched, one_by_one)
 
 
 def test_gradients_reach_the_shared_encoder_from_each_present_modality_only(segmenter):

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 
@@ -61,9 +63,15 @@ def test_presence_mask_defaults_to_all_present_and_casts_to_bool():
     assert torch.equal(presence_mask(images, MASK.float()), MASK)
 
 
-def test_presence_mask_of_another_shape_is_refused():
-    with pytest.raises(ValueError, match=r"must be \(B, M\) = \[2, 3\] .* got shape \[2, 4\]"):
-        presence_mask(torch.zeros(2, 3, 4, 4, 4), torch.ones(2, 4, dtype=torch.bool))
+def test_a_mask_of_one_row_holds_for_every_sample():
+    assert torch.equal(presence_mask(torch.zeros(3, 3, 4, 4, 4), MASK[1:]), MASK[1:].expand(3, 3))
+
+
+@pytest.mark.parametrize("shape", [(2, 4), (3, 3), (2,), (2, 3, 1)])
+def test_presence_mask_of_another_shape_is_refused(shape):
+    with pytest.raises(ValueError, match=re.escape(f"(B, M) = [2, 3] (or (1, M)) for images of shape [2, 3, 4, 4, 4], "
+                                                   f"got shape {list(shape)}.")):
+        presence_mask(torch.zeros(2, 3, 4, 4, 4), torch.ones(shape, dtype=torch.bool))
 
 
 def test_a_sample_without_any_modality_is_named():
