@@ -39,7 +39,8 @@ def test_vendor_config_points_every_use_at_the_vendored_package():
 def unzipped(tmp_path_factory):
     dist, root = tmp_path_factory.mktemp("dist"), tmp_path_factory.mktemp("unzipped")
     archives = package_bundles(BUNDLES_DIR, dist)
-    assert [archive.name for archive in archives] == [f"{name}_v0.1.0.zip" for name in NAMES]
+    versions = [json.loads((BUNDLES_DIR / name / "configs" / "metadata.json").read_text())["version"] for name in NAMES]
+    assert [archive.name for archive in archives] == [f"{name}_v{version}.zip" for name, version in zip(NAMES, versions)]
     for archive in archives:
         with zipfile.ZipFile(archive) as zipped:
             zipped.extractall(root)
