@@ -166,8 +166,7 @@ def command(case: Case, overrides: dict, folder: Path, bundle_command_line) -> t
             environment
     root = unzipped_bundle(case.bundle, folder)  # its configs import the taco copy in <bundle_root>/scripts
     environment.pop("PYTHONPATH", None)
-    # bundle_root must be the unzipped bundle, or its configs find no vendored copy (and may import an installed taco)
-    overrides = {**overrides, "bundle_root": root}
+    overrides["bundle_root"] = root
     return list(bundle_command(case.bundle, case.configs, overrides, bundles_dir=root.parent)), environment
 
 

@@ -50,7 +50,9 @@ def evaluate_modality_subsets(evaluator: SupervisedEvaluator, prepare_batch: Mod
     """Run ``evaluator`` once per non-empty modality subset and collect its metrics.
 
     ``evaluator`` must use ``prepare_batch`` as its ``prepare_batch``. Subsets come in the order of
-    :func:`taco.transforms.modality_subsets` (full input first).
+    :func:`taco.transforms.modality_subsets` (full input first). The sweep compares subsets and selects
+    no model, so the evaluator's key-metric comparison (its "Got new best metric" line after each run)
+    is switched off; each subset's metrics are logged instead.
 
     Args:
         evaluator: a MONAI evaluator with its metrics attached.
@@ -65,6 +67,7 @@ def evaluate_modality_subsets(evaluator: SupervisedEvaluator, prepare_batch: Mod
     """
     rows = []
     logger = logging.getLogger(__name__)
+    evaluator.state.key_metric_name = None
     for subset in modality_subsets(len(modality_names)):
         name = subset_name(subset, modality_names)
         prepare_batch.present = subset
@@ -92,18 +95,13 @@ def evaluate_modality_subsets(evaluator: SupervisedEvaluator, prepare_batch: Mod
     return rows
 
 
-def _never_better(current: float, best: float) -> bool:
-    """The sweep selects no model: no subset's score is "a new best metric" (MONAI would log one)."""
-    return False
-
-
 class MissingModalitySweep:
     """One fine-tuned model on every non-empty subset of its modalities, with its own validation pipeline.
 
     The fine-tuned bundle's config gives the network, device, modality names, region names and its
     ``validate`` section (data loader, inferer, post-processing, key and additional metrics); a
     :class:`monai.engines.SupervisedEvaluator` is built from them with ``prepare_batch`` (which fills
-    the missing modalities), no handlers and no best-metric tracking, since this is no model selection.
+    the missing modalities) and no handlers, since this is no model selection.
 
     Args:
         finetuned: the fine-tuned bundle's config (:func:`taco.utils.read_bundle_config`), with the data
@@ -131,7 +129,6 @@ class MissingModalitySweep:
             additional_metrics=finetuned.get_parsed_content("validate#additional_metrics"),
             prepare_batch=prepare_batch,
             val_handlers=[],
-            metric_cmp_fn=_never_better,
         )
 
     def run(self, model_file: str | os.PathLike, output_dir: str | os.PathLike) -> dict[str, Path]:

@@ -10,7 +10,7 @@ from torch import nn
 from taco.networks.encoder import NUM_STAGES, REFERENCE_WINDOW_SIZE, stage_channels, swin_encoder
 from taco.utils.input_errors import InputError
 
-__all__ = ["SwinClassifier"]
+__all__ = ["SwinClassifier", "classification_head"]
 
 
 class SwinClassifier(nn.Module):
@@ -36,16 +36,28 @@ class SwinClassifier(nn.Module):
                  hidden_channels: int = 256, dropout: float = 0.2, use_checkpoint: bool = False,
                  use_v2: bool = True, window_size: int = REFERENCE_WINDOW_SIZE):
         super().__init__()
-        if num_classes < 2:
-            raise InputError(f"num_classes must be at least 2 (logits per class), got {num_classes}.")
         self.swinViT = swin_encoder(in_channels=in_channels, feature_size=feature_size, depths=depths,
                                     num_heads=num_heads, use_checkpoint=use_checkpoint, use_v2=use_v2,
                                     window_size=window_size)
-        deepest = stage_channels(feature_size, NUM_STAGES - 1)
-        self.head = nn.Sequential(nn.LayerNorm(deepest), nn.Linear(deepest, hidden_channels), nn.GELU(),
-                                  nn.Dropout(dropout), nn.Linear(hidden_channels, num_classes))
+        self.head = classification_head(stage_channels(feature_size, NUM_STAGES - 1), num_classes,
+                                        hidden_channels, dropout)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """``(B, M, D, H, W)`` (sides divisible by 32) -> class logits ``(B, K)``."""
         deepest = self.swinViT(image, normalize=True)[-1]
         return self.head(deepest.mean(dim=(2, 3, 4)))
+
+
+def classification_head(in_features: int, num_classes: int, hidden_channels: int = 256,
+                        dropout: float = 0.2) -> nn.Sequential:
+    """The MLP head on pooled features: ``(B, in_features)`` -> logits ``(B, num_classes)``.
+
+    Layer norm, a hidden linear layer with GELU, dropout, and the output layer.
+
+    Raises:
+        ValueError: ``num_classes`` below 2.
+    """
+    if num_classes < 2:
+        raise InputError(f"num_classes must be at least 2 (logits per class), got {num_classes}.")
+    return nn.Sequential(nn.LayerNorm(in_features), nn.Linear(in_features, hidden_channels), nn.GELU(),
+                         nn.Dropout(dropout), nn.Linear(hidden_channels, num_classes))

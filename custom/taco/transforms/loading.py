@@ -79,7 +79,7 @@ class LoadModalitiesd(MapTransform):
             if self.num_modalities is not None and image.shape[0] != self.num_modalities:
                 raise InputError(f"subject {subject!r}: {key!r} has {image.shape[0]} modalities, the network expects "
                                  f"{self.num_modalities} ({self.modality_names or 'see the config'}); files: {files}.")
-            d[key] = MetaTensor(image, affine=volumes[0].affine, meta=dict(volumes[0].meta))
+            d[key] = MetaTensor(image, meta=dict(volumes[0].meta))  # the meta carries the affine
             d[key].meta["modality_files"] = [str(file) for file in files]
         for key in self.label_keys:
             if key not in d:

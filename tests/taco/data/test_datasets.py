@@ -1,5 +1,7 @@
 """cached_dataset: the cache named in the config, deterministic transforms cached, random ones re-run."""
 
+import warnings
+
 import numpy as np
 import pytest
 from monai.data import CacheDataset, Dataset, PersistentDataset
@@ -44,3 +46,10 @@ def test_persistent_needs_a_cache_dir_and_unknown_types_are_refused():
         cached_dataset([], Compose([]), "persistent")
     with pytest.raises(ValueError, match="dataset_type must be one of .* got 'smart'"):
         cached_dataset([], Compose([]), "smart")
+
+
+def test_filling_the_cache_does_not_warn_about_a_missing_progress_bar():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cached_dataset([{"x": [1.0]}], Counting().chain(), "cache", num_workers=1)
+    assert not [warning for warning in caught if "tqdm" in str(warning.message)]

@@ -1,3 +1,5 @@
+import logging
+
 import pytest
 import torch
 from monai.data import DataLoader, Dataset
@@ -45,6 +47,14 @@ def test_every_subset_is_evaluated_with_its_fill(fill):
         expected = 1.0 if has_t1 or fill == "copy" else 0.0
         assert row["value"] == pytest.approx(expected), row
     assert prepare_batch.present is None
+
+
+def test_the_sweep_reports_no_best_metric(caplog):
+    evaluator, prepare_batch = _evaluator("zeros")
+    with caplog.at_level(logging.INFO):
+        evaluate_modality_subsets(evaluator, prepare_batch, NAMES)
+    assert "modalities t1+t1ce+t2+flair: dice=1.0000" in caplog.text
+    assert "best metric" not in caplog.text
 
 
 def test_channel_names_must_match_the_details():

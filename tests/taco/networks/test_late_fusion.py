@@ -1,0 +1,153 @@
+import pytest
+import torch
+from monai.inferers import SlidingWindowInferer
+from monai.networks.nets import SwinUNETR
+
+from taco.networks import (LateFusionSwinClassifier, LateFusionSwinUNETR, TacoPretrainingNetwork,
+                           load_pretrained_encoder, window_size_of)
+
+SIZE = (32, 32, 32)
+ARCHITECTURE = {"feature_size": 12, "depths": (1, 1, 1, 1), "norm_name": "batch"}
+"""The demo architecture with one Swin block per stage, for speed; at 32^3 the deepest level is one voxel, which
+instance norm refuses (hence batch norm, as in the demo profile)."""
+
+
+def images(batch: int, modalities: int, seed: int = 0) -> torch.Tensor:
+    return torch.randn(batch, modalities, *SIZE, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.fixture(scope="module", params=["mean", "mean_var"])
+def segmenter(request) -> LateFusionSwinUNETR:
+    torch.manual_seed(0)
+    return LateFusionSwinUNETR(out_channels=2, fusion=request.param, **ARCHITECTURE).eval()
+
+
+@pytest.fixture(scope="module")
+def mean_segmenter() -> LateFusionSwinUNETR:
+    torch.manual_seed(0)
+    return LateFusionSwinUNETR(out_channels=2, fusion="mean", **ARCHITECTURE).eval()
+
+
+def test_one_modality_is_swinunetr(mean_segmenter):
+    reference = SwinUNETR(in_channels=1, out_channels=2, use_v2=True, **ARCHITECTURE).eval()
+    reference.load_state_dict(mean_segmenter.state_dict(), strict=True)
+    image = images(1, 1)
+    with torch.no_grad():
+        output = mean_segmenter(image)
+        assert output.shape == (1, 2, *SIZE)
+        torch.testing.assert_close(output, reference(image))
+
+
+def test_modality_order_does_not_matter_with_mean_fusion(mean_segmenter):
+    stack = images(1, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(mean_segmenter(stack[:, [2, 0, 1]]), mean_segmenter(stack))
+
+
+def test_a_masked_modality_is_as_if_it_were_not_given(segmenter):
+    stack = images(2, 3)
+    stack[0, 1] = float("nan")
+    mask = torch.tensor([[True, False, True], [True, True, True]])
+    with torch.no_grad():
+        output = segmenter(stack, mask)
+        assert output.shape == (2, 2, *SIZE) and torch.isfinite(output).all()
+        torch.testing.assert_close(output[:1], segmenter(stack[:1, [0, 2]]))
+        torch.testing.assert_close(output[1:], segmenter(stack[1:]))
+
+
+def test_sliding_window_inference_batches_the_windows_of_one_image_under_its_mask(mean_segmenter):
+    image, mask = torch.randn(1, 3, 32, 32, 64, generator=torch.Generator().manual_seed(2)), torch.tensor([[1, 0, 1]])
+    with torch.no_grad():
+        batched = SlidingWindowInferer(SIZE, sw_batch_size=2, overlap=0.0)(image, mean_segmenter, mask)
+        one_by_one = SlidingWindowInferer(SIZE, sw_batch_size=1, overlap=0.0)(image, mean_segmenter, mask)
+    assert batched.shape == (1, 2, 32, 32, 64)
+    torch.testing.assert_close(batched, one_by_one)
+
+
+def test_gradients_reach_the_shared_encoder_from_each_present_modality_only(segmenter):
+    stack = images(1, 3).requires_grad_()
+    stack.data[0, 1] = float("nan")
+    embedded = []
+    hook = segmenter.swinViT.patch_embed.register_forward_hook(lambda module, args, output: embedded.append(output))
+    try:
+        output = segmenter(stack, torch.tensor([[True, False, True]]))
+        embedded[0].retain_grad()
+        segmenter.zero_grad()
+        output.mean().backward()
+    finally:
+        hook.remove()
+    per_modality = embedded[0].grad.abs().flatten(1).sum(1)  # (B * M,): modality m of sample 0 at m
+    assert per_modality[0] > 0 and per_modality[2] > 0 and per_modality[1] == 0
+    assert torch.equal(stack.grad[0, 1], torch.zeros(SIZE))
+    assert stack.grad[0, 0].abs().sum() > 0 and stack.grad[0, 2].abs().sum() > 0
+    assert all(torch.isfinite(parameter.grad).all() for parameter in segmenter.parameters()
+               if parameter.grad is not None)
+
+
+def test_mean_var_fusion_starts_as_the_mean(mean_segmenter):
+    torch.manual_seed(1)
+    mean_var = LateFusionSwinUNETR(out_channels=2, fusion="mean_var", **ARCHITECTURE).eval()
+    report = mean_var.load_state_dict(mean_segmenter.state_dict(), strict=False)
+    assert not report.unexpected_keys and all(key.startswith("fusion_projections.") for key in report.missing_keys)
+    stack, mask = images(1, 3), torch.tensor([[True, True, False]])
+    with torch.no_grad():
+        torch.testing.assert_close(mean_var(stack, mask), mean_segmenter(stack, mask))
+
+
+@pytest.mark.parametrize("network", [lambda: LateFusionSwinUNETR(out_channels=2, fusion="mean_var", feature_size=12),
+                                     lambda: LateFusionSwinClassifier(num_classes=2, feature_size=12)],
+                         ids=["segmentation", "classification"])
+def test_pretrained_encoder_loads_strictly_without_first_layer_surgery(network, tmp_path):
+    """The ``encoder.pt`` of the pre-training bundle (demo architecture), as the bundle tests write it."""
+    torch.manual_seed(0)
+    pretrained = TacoPretrainingNetwork(feature_size=12, token_stage=2, projection_channels=16).encoder.state_dict()
+    torch.save(pretrained, tmp_path / "encoder.pt")
+    late = network()
+    late.swinViT.load_state_dict(torch.load(tmp_path / "encoder.pt", weights_only=True), strict=True)
+    report = load_pretrained_encoder(late.swinViT, tmp_path / "encoder.pt")
+    assert len(report.matched) == len(pretrained) and not (report.adapted or report.reinitialised or report.missing)
+    for name, tensor in pretrained.items():
+        assert torch.equal(late.swinViT.state_dict()[name], tensor), name
+
+
+def test_traced_with_a_mask_it_follows_other_masks_batches_and_modality_counts(mean_segmenter):
+    with torch.no_grad():
+        traced = torch.jit.trace(mean_segmenter, (images(1, 2), torch.tensor([[True, False]])), check_trace=False)
+        stack, mask = images(2, 3, seed=1), torch.tensor([[False, True, True], [True, True, False]])
+        torch.testing.assert_close(traced(stack, mask), mean_segmenter(stack, mask))
+
+
+def test_classifier_logits_from_any_subset():
+    torch.manual_seed(0)
+    classifier = LateFusionSwinClassifier(num_classes=3, fusion="mean_var", feature_size=12, depths=(1, 1, 1, 1),
+                                          hidden_channels=16).eval()
+    stack = images(2, 4).requires_grad_()
+    stack.data[1, 0] = float("nan")
+    mask = torch.tensor([[True, True, True, True], [False, True, False, True]])
+    logits = classifier(stack, mask)
+    assert logits.shape == (2, 3) and torch.isfinite(logits).all()
+    with torch.no_grad():
+        torch.testing.assert_close(logits[1:], classifier(stack[1:, [1, 3]]))
+    logits.sum().backward()
+    assert torch.equal(stack.grad[~mask], torch.zeros_like(stack.grad[~mask]))
+    assert (stack.grad[mask].abs().flatten(1).sum(1) > 0).all()
+    assert classifier.head[0].normalized_shape == (2 * 12 * 16,)  # mean and variance of the deepest stage
+
+
+def test_bad_input_is_refused_before_the_encoder(mean_segmenter):
+    with pytest.raises(ValueError, match=r"\(B, M\) = \[2, 3\]"):
+        mean_segmenter(images(2, 3), torch.ones(2, 2, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r"batch sample\(s\) \[1\]"):
+        mean_segmenter(images(2, 3), torch.tensor([[True, False, False], [False, False, False]]))
+    with pytest.raises(ValueError, match="divisible by 2"):
+        mean_segmenter(torch.zeros(1, 3, 32, 32, 40))
+    with pytest.raises(ValueError, match="'max'"):
+        LateFusionSwinUNETR(out_channels=2, fusion="max")
+    with pytest.raises(ValueError, match="'max'"):
+        LateFusionSwinClassifier(num_classes=2, fusion="max")
+
+
+@pytest.mark.parametrize("network", [LateFusionSwinUNETR, LateFusionSwinClassifier])
+def test_the_shared_encoder_takes_the_window_size(network):
+    outputs = {"out_channels": 3} if network is LateFusionSwinUNETR else {"num_classes": 2}
+    assert window_size_of(network(**outputs, feature_size=12, window_size=4).swinViT.state_dict()) == 4
