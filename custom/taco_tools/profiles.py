@@ -62,9 +62,18 @@ class Profile:
     def command(self, role: str, overrides: Mapping[str, Any] | None = None,
                 extra_configs: Sequence[str] = ()) -> tuple[str, ...]:
         """``python -m monai.bundle run`` of ``role``'s bundle with this profile's configs (then ``extra_configs``)
-        and overrides (then ``overrides``)."""
+        and overrides (then ``overrides``).
+
+        The missing-modality bundle reads the segmentation bundle with this profile's ``seg`` configs and
+        overrides, so the model is evaluated with the preprocessing and inferer it was trained with.
+        """
+        profile_overrides = self.overrides.get(role, {})
+        if role == "missing_modality":
+            profile_overrides = {"finetuned_bundle_root": str(BUNDLES_DIR / BUNDLES["seg"]),
+                                 "finetuned_configs": list(self.configs["seg"]),
+                                 "finetuned_overrides": self.overrides.get("seg", {}), **profile_overrides}
         return bundle_command(BUNDLES[role], (*self.configs[role], *extra_configs),
-                              {**self.overrides.get(role, {}), **(overrides or {})})
+                              {**profile_overrides, **(overrides or {})})
 
     def read_config(self, role: str, overrides: Mapping[str, Any] | None = None) -> ConfigParser:
         """``role``'s bundle config as this profile runs it (then ``overrides``), for tools that build its parts."""

@@ -10,7 +10,7 @@ import pytest
 import torch
 from monai.bundle import ConfigParser
 
-from conftest import TINY, error_chain
+from tests.bundles.conftest import TINY, error_chain
 from taco.networks import SwinClassifier
 
 BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "taco_seg_finetune"

@@ -1,8 +1,8 @@
 """Evaluation: classification metrics and the missing-modality sweep with its report."""
 
 from taco.evaluation.classification import CLASSIFICATION_METRICS, ClassificationMetric, classification_score
-from taco.evaluation.missing_modality import ModalitySubsetBatch, evaluate_modality_subsets
+from taco.evaluation.missing_modality import MissingModalitySweep, ModalitySubsetBatch, evaluate_modality_subsets
 from taco.evaluation.report import modality_importance, write_missing_modality_report
 
-__all__ = ["CLASSIFICATION_METRICS", "ClassificationMetric", "ModalitySubsetBatch", "classification_score",
+__all__ = ["CLASSIFICATION_METRICS", "ClassificationMetric", "MissingModalitySweep", "ModalitySubsetBatch", "classification_score",
            "evaluate_modality_subsets", "modality_importance", "write_missing_modality_report"]

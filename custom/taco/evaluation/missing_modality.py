@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
+from monai.bundle import ConfigParser
 from monai.engines import SupervisedEvaluator
 from monai.engines.utils import default_prepare_batch
 
+from taco.evaluation.report import write_missing_modality_report
 from taco.transforms.missing_modalities import ModalityFill, modality_subsets, subset_name
+from taco.utils.model_weights import load_model_weights
 
-__all__ = ["ModalitySubsetBatch", "evaluate_modality_subsets"]
+__all__ = ["MissingModalitySweep", "ModalitySubsetBatch", "evaluate_modality_subsets"]
 
 
 class ModalitySubsetBatch:
@@ -84,3 +89,59 @@ def evaluate_modality_subsets(evaluator: SupervisedEvaluator, prepare_batch: Mod
         logger.info(f"modalities {name}: " + ", ".join(f"{metric}={float(value):.4f}"
                                                         for metric, value in evaluator.state.metrics.items()))
     return rows
+
+
+def _never_better(current: float, best: float) -> bool:
+    """The sweep selects no model: no subset's score is "a new best metric" (MONAI would log one)."""
+    return False
+
+
+class MissingModalitySweep:
+    """One fine-tuned model on every non-empty subset of its modalities, with its own validation pipeline.
+
+    The fine-tuned bundle's config gives the network, device, modality names, region names and its
+    ``validate`` section (data loader, inferer, post-processing, key and additional metrics); a
+    :class:`monai.engines.SupervisedEvaluator` is built from them with ``prepare_batch`` (which fills
+    the missing modalities), no handlers and no best-metric tracking, since this is no model selection.
+
+    Args:
+        finetuned: the fine-tuned bundle's config (:func:`taco.utils.read_bundle_config`), with the data
+            split to evaluate set as its ``validation_key``.
+        prepare_batch: the :class:`ModalitySubsetBatch` with the fill for missing modalities.
+        lower_is_better: metrics where smaller is better (coloured the other way round in the heatmap).
+    """
+
+    def __init__(self, finetuned: ConfigParser, prepare_batch: ModalitySubsetBatch,
+                 lower_is_better: Sequence[str] = ("val_hd95",)):
+        self.prepare_batch = prepare_batch
+        self.lower_is_better = tuple(lower_is_better)
+        self.modalities = list(finetuned.get_parsed_content("modalities"))
+        self.channel_names = list(finetuned.get_parsed_content("metric_channel_names"))
+        self.network = finetuned.get_parsed_content("network")
+        key_metric = finetuned.get_parsed_content("validate#key_metric")
+        self.key_metric_name = next(iter(key_metric))
+        self.evaluator = SupervisedEvaluator(
+            device=finetuned.get_parsed_content("device"),
+            val_data_loader=finetuned.get_parsed_content("validate#dataloader"),
+            network=self.network,
+            inferer=finetuned.get_parsed_content("validate#inferer"),
+            postprocessing=finetuned.get_parsed_content("validate#postprocessing"),
+            key_val_metric=key_metric,
+            additional_metrics=finetuned.get_parsed_content("validate#additional_metrics"),
+            prepare_batch=prepare_batch,
+            val_handlers=[],
+            metric_cmp_fn=_never_better,
+        )
+
+    def run(self, model_file: str | os.PathLike, output_dir: str | os.PathLike) -> dict[str, Path]:
+        """Load ``model_file``, evaluate every subset and write the report; its Markdown table is logged.
+
+        Returns:
+            ``{"csv": path, "markdown": path, "heatmap": path}`` (:func:`write_missing_modality_report`).
+        """
+        load_model_weights(self.network, model_file)
+        rows = evaluate_modality_subsets(self.evaluator, self.prepare_batch, self.modalities, self.channel_names)
+        paths = write_missing_modality_report(rows, output_dir, self.modalities, self.key_metric_name,
+                                              self.prepare_batch.fill.strategy, self.lower_is_better)
+        logging.getLogger(__name__).info("\n" + paths["markdown"].read_text())
+        return paths

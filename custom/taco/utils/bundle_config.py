@@ -17,7 +17,8 @@ def read_bundle_config(bundle_root: str | os.PathLike, config_files: Sequence[st
     """A parser over ``bundle_root/configs/<config_files>`` (merged in order) with ``overrides`` applied.
 
     ``bundle_root`` is set to the given folder, so the bundle's relative paths resolve as
-    they do when it runs itself. Components are instantiated afresh on each ``get_parsed_content``.
+    they do when it runs itself. Like any ``ConfigParser``, it instantiates a component once and returns the same
+    object on later ``get_parsed_content`` calls (``lazy=False`` builds it again).
 
     Raises:
         FileNotFoundError: a config file is missing (its path is named).

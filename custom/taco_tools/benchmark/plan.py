@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from taco.losses import OBJECTIVES
-from taco_tools.bundle_command import BUNDLES_DIR
-from taco_tools.profiles import BUNDLES, Profile
+from taco_tools.profiles import Profile
 
 __all__ = ["INITS", "SCRATCH", "TASKS", "Stage", "plan_stages"]
 
@@ -110,10 +109,7 @@ def plan_stages(profile: Profile, out: str | Path, dataset_dir: str | Path, seed
             for init in inits:
                 model = seed_dir / "seg" / init / _percent(fractions[-1]) / "models"
                 folder = seed_dir / "missing_modality" / init / _percent(fractions[-1])
-                overrides = {**data, "finetuned_bundle_root": str(BUNDLES_DIR / BUNDLES["seg"]),
-                             "finetuned_configs": list(profile.configs["seg"]),
-                             "finetuned_overrides": profile.overrides.get("seg", {}),
-                             "ckpt_dir": str(model), "output_dir": str(folder)}
+                overrides = {**data, "ckpt_dir": str(model), "output_dir": str(folder)}
                 stages.append(Stage("missing-modality", seed, init, "seg", fractions[-1], folder,
                                     profile.command("missing_modality", overrides)))
     return stages
