@@ -4,9 +4,9 @@ Each token of crop A is matched to a token of crop B; the match is scored by the
 the two tokens' true positions (reference-space coordinates across subjects, world coordinates between
 co-registered modalities). Only *matchable* tokens of A are scored: those whose anatomy B's crop shows,
 i.e. B has a valid token within the hit radius; where two crops do not overlap no encoder can be right,
-and counting those tokens would only dilute every figure alike. Beside the encoder's matches (nearest token by cosine similarity, as the
-inter-instance loss pairs tokens, and their mutual-nearest-neighbour subset), three controls answer the
-same question without features:
+and counting those tokens would only dilute every figure alike. Beside the encoder's matches (nearest
+token by cosine similarity, as the inter-instance loss pairs tokens, and their mutual-nearest-neighbour
+subset), three controls answer the same question without features:
 
 - ``chance``: a uniformly random valid token of B (exact expectation, no sampling);
 - ``same_position``: the token of B at the nearest crop position, what a pure position code matches;
@@ -76,7 +76,8 @@ class CorrespondenceTally:
         num_tokens = features_a.shape[1]
         distance = torch.cdist(positions_a.float(), positions_b.float())
         similarity = F.normalize(features_a.float(), dim=-1) @ F.normalize(features_b.float(), dim=-1).transpose(1, 2)
-        similarity = similarity.masked_fill(~valid_b[:, None, :], -math.inf).masked_fill(~valid_a[:, :, None], -math.inf)
+        similarity = similarity.masked_fill(~valid_b[:, None, :], -math.inf)
+        similarity = similarity.masked_fill(~valid_a[:, :, None], -math.inf)
         nearest, back = nearest_both_ways(similarity)
         mutual = is_round_trip(nearest, back)
         to_invalid = ~valid_b[:, None, :]
@@ -150,7 +151,8 @@ class CorrespondenceTally:
         cumulative = self._chance_cumulative()
         median_bin = int(torch.searchsorted(cumulative, torch.tensor([0.5], dtype=cumulative.dtype))[0])
         chance_hits = torch.cat(self.chance_hits)
-        result["chance"] = {"hit_rate": float(chance_hits.mean()), "hit_rate_off_position": off_position_mean(chance_hits),
+        result["chance"] = {"hit_rate": float(chance_hits.mean()),
+                            "hit_rate_off_position": off_position_mean(chance_hits),
                             "median_error_mm": (median_bin + 0.5) * self.bin_mm,
                             "same_position_rate": float(torch.cat(self.chance_same_position).mean())}
         return {method: result[method] for method in ("encoder", *CONTROLS)}

@@ -76,7 +76,8 @@ class _SubjectEncoder:
 
     def subject(self, item: Mapping[str, Any], ground_truth: Sequence[str],
                 crop_sets: Mapping[str, Sequence[CropDraw]]) -> dict[str, tuple]:
-        """``{crop set: (features {stage: (R, M, T, C)}, fields {stage: {name: (R, T, c)}}, valid {stage: (R, T)})}``."""
+        """``{crop set: (features, fields, valid)}`` with ``features[stage]`` ``(R, M, T, C)``,
+        ``fields[stage][name]`` ``(R, T, c)`` and ``valid[stage]`` ``(R, T)``."""
         subject = item.get("subject", "<unnamed subject>")
         kept = {key: value for key, value in item.items() if key not in (TEMPLATE_COORDS_KEY, TISSUE_KEY)}
         kept.update({key: item[key] for key in ground_truth})
@@ -278,7 +279,8 @@ def evaluate_representation(encoder: nn.Module, preprocessing: Callable[[dict], 
 
     def crops_of(split: int, index: int) -> list[CropDraw]:
         """Subject ``index`` of the test (1) or probe (2) split: crops from its own random stream."""
-        return draw_crops(np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(split, index))), num_crops, flip)
+        stream = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(split, index)))
+        return draw_crops(stream, num_crops, flip)
     test_sets = [{"independent": crops_of(1, index),
                   **({"shared": shared_draws} if has_template and "shared" in crop_modes else {})}
                  for index in range(len(test_items))]
@@ -361,7 +363,7 @@ def _class_probe(train: _SplitTokens, test: _SplitTokens, stage: int, train_y: n
     scores = {"encoder": subject_probe_scores(mean_tokens(train), train_y, mean_tokens(test), test_y, seed),
               "chance": {"auc": 0.5}}
     if "tissue" in test.fields[stage]:
-        scores["oracle"] = subject_probe_scores(_subject_means(train, stage, train.fields[stage]["tissue"]).numpy(),
-                                                train_y, _subject_means(test, stage, test.fields[stage]["tissue"]).numpy(),
-                                                test_y, seed)
+        train_tissue, test_tissue = (_subject_means(tokens, stage, tokens.fields[stage]["tissue"]).numpy()
+                                     for tokens in (train, test))
+        scores["oracle"] = subject_probe_scores(train_tissue, train_y, test_tissue, test_y, seed)
     return scores

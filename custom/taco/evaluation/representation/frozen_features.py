@@ -1,4 +1,4 @@
-"""Frozen encoder tokens and what each token covers: the encoder, its stage tokens, and voxel fields pooled per token."""
+"""Frozen encoder tokens and what each token covers: the encoder, its stage tokens, voxel fields pooled per token."""
 
 from __future__ import annotations
 

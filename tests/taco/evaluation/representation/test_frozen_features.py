@@ -57,7 +57,8 @@ def test_a_checkpoint_is_loaded_and_one_of_another_feature_size_names_the_key_an
     assert torch.equal(loaded.state_dict()["layers1.0.blocks.0.attn.qkv.weight"],
                        saved.state_dict()["layers1.0.blocks.0.attn.qkv.weight"])
     torch.save(swin_encoder(1, **{**SMALL, "feature_size": 24}).state_dict(), tmp_path / "wide.pt")
-    with pytest.raises(ValueError, match=r"patch_embed.proj.weight.*checkpoint \(24, 1, 2, 2, 2\), network \(12, 1, 2, 2, 2\)"):
+    shapes = r"patch_embed.proj.weight.*checkpoint \(24, 1, 2, 2, 2\), network \(12, 1, 2, 2, 2\)"
+    with pytest.raises(ValueError, match=shapes):
         frozen_encoder(**SMALL, checkpoint=tmp_path / "wide.pt")
     partial = {key: value for key, value in saved.state_dict().items() if not key.startswith("layers4")}
     torch.save(partial, tmp_path / "partial.pt")

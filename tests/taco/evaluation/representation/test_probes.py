@@ -52,5 +52,6 @@ def test_the_position_control_predicts_the_class_most_frequent_at_each_crop_posi
     labels = np.where(rng.uniform(size=2000) < 0.8, positions % 2, 2)  # the position says a lot, not everything
     scores = position_probe_scores(positions[:1500], labels[:1500], positions[1500:], labels[1500:])
     assert scores["balanced_accuracy"] == pytest.approx(2 / 3, abs=0.05)  # classes 0 and 1 right, class 2 never
-    unseen = position_probe_scores(np.zeros(10, int), np.array([0] * 7 + [1] * 3), np.ones(4, int), np.array([0, 0, 1, 1]))
+    unseen = position_probe_scores(np.zeros(10, int), np.array([0] * 7 + [1] * 3), np.ones(4, int),
+                                   np.array([0, 0, 1, 1]))
     assert unseen["balanced_accuracy"] == 0.5  # an unseen position predicts the most frequent class
