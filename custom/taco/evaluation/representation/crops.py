@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-__all__ = ["CropDraw", "cut_crop", "draw_crops"]
+__all__ = ["CropDraw", "CropPlacement", "crop_placement", "cut_crop", "draw_crops"]
 
 
 @dataclass(frozen=True)
@@ -35,13 +35,30 @@ def draw_crops(rng: np.random.Generator, num_crops: int, flip: bool = False) -> 
             for position, flipped in zip(positions, flips)]
 
 
-def cut_crop(volume: torch.Tensor, draw: CropDraw, roi_size: Sequence[int]) -> torch.Tensor:
+@dataclass(frozen=True)
+class CropPlacement:
+    """A crop on one volume: the voxel offset of its first corner along each spatial axis (after padding the
+    volume to the crop) and its flips. Equal placements cut equal crops."""
+
+    offsets: tuple[int, int, int]
+    flips: tuple[bool, bool, bool] = (False, False, False)
+
+
+def crop_placement(draw: CropDraw, shape: Sequence[int], roi_size: Sequence[int]) -> CropPlacement:
+    """Where ``draw`` puts a ``roi_size`` crop in a volume of spatial ``shape``: along each axis at
+    ``round(position * (size - crop))``, at 0 where the volume is no larger than the crop."""
+    if len(shape) != 3 or len(roi_size) != 3:
+        raise ValueError(f"shape and roi_size must have 3 sides, got {list(shape)} and {list(roi_size)}.")
+    return CropPlacement(tuple(int(round(position * max(int(size) - int(roi), 0)))
+                               for position, size, roi in zip(draw.position, shape, roi_size)), tuple(draw.flips))
+
+
+def cut_crop(volume: torch.Tensor, placement: CropPlacement, roi_size: Sequence[int]) -> torch.Tensor:
     """Cut a ``roi_size`` crop from ``(C, D, H, W)`` -> ``(C, *roi_size)``.
 
     An axis shorter than the crop is first zero-padded on both sides (the smaller half before), as
-    MONAI's ``SpatialPadd`` does in pre-training; the offset along each axis is
-    ``round(position * (size - crop))``. Images and their voxel fields cut with the same draw line up
-    voxel for voxel.
+    MONAI's ``SpatialPadd`` does in pre-training. Images and their voxel fields cut at the same placement
+    line up voxel for voxel.
     """
     if volume.ndim != 4 or len(roi_size) != 3:
         raise ValueError(f"volume must be (C, D, H, W) and roi_size 3 sides, got {tuple(volume.shape)} and "
@@ -50,10 +67,7 @@ def cut_crop(volume: torch.Tensor, draw: CropDraw, roi_size: Sequence[int]) -> t
     if any(shortfall):
         padding = [amount for missing in reversed(shortfall) for amount in (missing // 2, missing - missing // 2)]
         volume = F.pad(volume, padding)
-    slices = []
-    for position, roi, size in zip(draw.position, roi_size, volume.shape[1:]):
-        offset = int(round(position * (size - int(roi))))
-        slices.append(slice(offset, offset + int(roi)))
+    slices = [slice(offset, offset + int(roi)) for offset, roi in zip(placement.offsets, roi_size)]
     crop = volume[(slice(None), *slices)]
-    flipped = [axis + 1 for axis, flip in enumerate(draw.flips) if flip]
+    flipped = [axis + 1 for axis, flip in enumerate(placement.flips) if flip]
     return crop.flip(flipped) if flipped else crop

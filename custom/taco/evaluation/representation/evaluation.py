@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from taco.evaluation.representation.correspondence import CorrespondenceTally
-from taco.evaluation.representation.crops import CropDraw, cut_crop, draw_crops
+from taco.evaluation.representation.crops import CropDraw, crop_placement, cut_crop, draw_crops
 from taco.evaluation.representation.frozen_features import (pool_to_tokens, stage_cell, stage_tokens, token_grid,
                                                             valid_tokens)
 from taco.evaluation.representation.neighbourhoods import neighbourhood_overlap
@@ -92,22 +92,29 @@ class _SubjectEncoder:
         names = [name for name in fields if name != "inside"]
         stacked = torch.cat([fields["inside"], *(fields[name] for name in names)])
         image = torch.as_tensor(image).as_subclass(torch.Tensor).float()
+        # draws that land on the same voxels (e.g. an image no larger than the crop) are encoded once
+        placements = {set_name: [crop_placement(draw, image.shape[1:], self.roi_size) for draw in draws]
+                      for set_name, draws in crop_sets.items()}
+        unique = list(dict.fromkeys(placement for chosen in placements.values() for placement in chosen))
+        images = torch.stack([cut_crop(image, placement, self.roi_size) for placement in unique])
+        crops = torch.stack([cut_crop(stacked, placement, self.roi_size) for placement in unique])
+        num_crops, num_modalities = images.shape[:2]
+        tokens = stage_tokens(self.encoder, images.reshape(-1, 1, *images.shape[2:]), self.stages, self.batch_size,
+                              self.device)
+        inside = crops[:, :1]
+        sizes = [fields[name].shape[0] for name in names]
+        features = {stage: tokens[stage].reshape(num_crops, num_modalities, *tokens[stage].shape[1:])
+                    for stage in self.stages}
+        pooled = {stage: dict(zip(names, pool_to_tokens(crops[:, 1:], inside, stage).split(sizes, dim=-1)))
+                  for stage in self.stages}
+        valid = {stage: valid_tokens(inside, stage) for stage in self.stages}
         encoded = {}
-        for crop_set, draws in crop_sets.items():
-            images = torch.stack([cut_crop(image, draw, self.roi_size) for draw in draws])
-            crops = torch.stack([cut_crop(stacked, draw, self.roi_size) for draw in draws])
-            num_crops, num_modalities = images.shape[:2]
-            tokens = stage_tokens(self.encoder, images.reshape(-1, 1, *images.shape[2:]), self.stages,
-                                  self.batch_size, self.device)
-            features, pooled, valid = {}, {}, {}
-            inside = crops[:, :1]
-            for stage in self.stages:
-                features[stage] = tokens[stage].reshape(num_crops, num_modalities, *tokens[stage].shape[1:])
-                values = pool_to_tokens(crops[:, 1:], inside, stage)
-                sizes = [fields[name].shape[0] for name in names]
-                pooled[stage] = dict(zip(names, values.split(sizes, dim=-1)))
-                valid[stage] = valid_tokens(inside, stage)
-            encoded[crop_set] = (features, pooled, valid)
+        for set_name, chosen in placements.items():
+            index = torch.tensor([unique.index(placement) for placement in chosen])
+            encoded[set_name] = ({stage: features[stage][index] for stage in self.stages},
+                                 {stage: {name: value[index] for name, value in pooled[stage].items()}
+                                  for stage in self.stages},
+                                 {stage: valid[stage][index] for stage in self.stages})
         return encoded
 
     def split(self, items: Sequence[Mapping[str, Any]], ground_truth: Sequence[str],
