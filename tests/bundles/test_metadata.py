@@ -13,7 +13,8 @@ REPO = Path(__file__).resolve().parents[2]
 BUNDLES = REPO / "bundles"
 
 SCHEMA = REPO.parent / "shared" / "data" / "meta_schema_20240725.json"
-NAMES = ["taco_pretrain", "taco_seg_finetune", "taco_cls_finetune", "taco_missing_modality_eval"]
+NAMES = ["taco_pretrain", "taco_seg_finetune", "taco_cls_finetune", "taco_missing_modality_eval",
+         "taco_representation_eval"]
 
 
 @pytest.mark.parametrize("bundle", NAMES)

@@ -11,7 +11,8 @@ import pytest
 from taco_tools.bundle_command import BUNDLES_DIR
 from taco_tools.packaging import PACKAGE_ENTRY, package_bundles, vendor_config
 
-NAMES = ["taco_cls_finetune", "taco_missing_modality_eval", "taco_pretrain", "taco_seg_finetune"]
+NAMES = ["taco_cls_finetune", "taco_missing_modality_eval", "taco_pretrain", "taco_representation_eval",
+         "taco_seg_finetune"]
 
 # Drop every sys.path entry that reaches this repository's package (PYTHONPATH, the editable install's .pth),
 # check taco is gone, run `python -m monai.bundle` and report where taco was imported from.
