@@ -54,8 +54,8 @@ def main(profile: str = "demo", fusion: str = "mean", timed: bool = True, rounds
     networks = {"early": config("network_def"),
                 "late": LateFusionSwinUNETR(out_channels=len(config("regions")), fusion=fusion,
                                             feature_size=config("feature_size"), depths=config("depths"),
-                                            num_heads=config("num_heads"), norm_name=config("decoder_norm"),
-                                            use_checkpoint=config("use_checkpoint"))}
+                                            num_heads=config("num_heads"), window_size=config("window_size"),
+                                            norm_name=config("decoder_norm"), use_checkpoint=config("use_checkpoint"))}
     loss = config("loss")
     crops = config("batch_size") * config("num_samples")
     generator = torch.Generator().manual_seed(0)
@@ -64,7 +64,8 @@ def main(profile: str = "demo", fusion: str = "mean", timed: bool = True, rounds
     amp = {"device_type": target.type, "dtype": getattr(torch, config("amp_dtype")), "enabled": config("amp")}
     precision = f"amp {config('amp_dtype')}" if config("amp") else "float32"
     print(f"[benchmark_fusion] profile {profile}: configs {get_profile(profile).configs['seg']}, {crops} crops x "
-          f"{images.shape[1]} modalities {tuple(images.shape[2:])}, feature_size {config('feature_size')}, "
+          f"{images.shape[1]} modalities {tuple(images.shape[2:])}, feature_size {config('feature_size')}, window "
+          f"{config('window_size')}, "
           f"decoder norm {config('decoder_norm')}, {precision}; late fusion {fusion!r}")
 
     def training_step(network, images, labels, autocast):

@@ -1,4 +1,4 @@
-"""Time the fast topology losses against the loop reference of the tests, side by side.
+"""Time the fast topology losses against their loop reference (``taco_tools.loss_reference``), side by side.
 
 One step is forward and backward of the intra-instance plus the inter-instance loss (both directions,
 at most 6 subject pairs, default neighbours and margins) on random tokens of S subjects. The fast
@@ -13,17 +13,13 @@ random draws, so their loss values must agree; a disagreement is printed loudly.
 from __future__ import annotations
 
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import fire
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from losses.reference import reference_inter_instance_loss, reference_intra_instance_loss  # noqa: E402
-from taco.losses import InterInstanceRankingLoss, IntraInstanceRankingLoss  # noqa: E402
+from taco.losses import InterInstanceRankingLoss, IntraInstanceRankingLoss
+from taco_tools.loss_reference import reference_inter_instance_loss, reference_intra_instance_loss
 
 CASES = ((27, 192), (216, 384), (1728, 192))
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from taco.utils import markdown_table
+from taco.utils.input_errors import InputFileNotFoundError
 
 __all__ = ["classification_results", "results_markdown", "segmentation_results"]
 
@@ -24,7 +25,7 @@ def segmentation_results(eval_dir: str | os.PathLike, region_names: Sequence[str
     for metric in metrics:
         path = Path(eval_dir) / f"{metric}_summary.csv"
         if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: run the bundle's evaluate.json first.")
+            raise InputFileNotFoundError(f"{path} not found: run the bundle's evaluate.json first.")
         with open(path) as stream:
             rows = list(csv.DictReader(stream))
         results[metric] = {names.get(row["class"], row["class"]): float(row["mean"]) for row in rows}
@@ -35,7 +36,7 @@ def classification_results(eval_dir: str | os.PathLike) -> dict[str, float]:
     """``{metric: value}`` from ``MetricsSaver``'s ``metrics.csv`` (one ``name,value`` row per metric)."""
     path = Path(eval_dir) / "metrics.csv"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run the bundle's evaluate.json first.")
+        raise InputFileNotFoundError(f"{path} not found: run the bundle's evaluate.json first.")
     with open(path) as stream:
         return {name: float(value) for name, value in csv.reader(stream)}
 

@@ -1,5 +1,6 @@
 """Running bundles as users do: `python -m monai.bundle run` in a subprocess."""
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -65,6 +66,11 @@ def bundle_function():
     return call
 
 
+def demo_profile(bundle: str) -> dict:
+    """The keys of ``bundles/<bundle>/configs/demo.json``."""
+    return json.loads((BUNDLES / bundle / "configs" / "demo.json").read_text())
+
+
 @pytest.fixture(scope="session")
 def pretrained_encoder(tmp_path_factory) -> Path:
     """An ``encoder.pt`` as the pre-training bundle writes it (demo architecture, random weights)."""
@@ -74,7 +80,10 @@ def pretrained_encoder(tmp_path_factory) -> Path:
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("pretrained") / "encoder.pt"
-    torch.save(TacoPretrainingNetwork(feature_size=12, token_stage=2, projection_channels=16).encoder.state_dict(), path)
+    demo = demo_profile("taco_pretrain")
+    network = TacoPretrainingNetwork(feature_size=demo["feature_size"], token_stage=demo["token_stage"],
+                                     projection_channels=16, window_size=demo["window_size"])
+    torch.save(network.encoder.state_dict(), path)
     return path
 
 

@@ -6,7 +6,7 @@ import json
 import pytest
 from monai.bundle import ConfigParser
 
-from conftest import BUNDLES, TINY, error_chain
+from tests.bundles.conftest import BUNDLES, TINY, error_chain
 from taco_tools.benchmark import Stage, collect_results
 
 SEG_BUNDLE = BUNDLES / "taco_seg_finetune"

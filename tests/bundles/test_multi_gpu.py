@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from conftest import BUNDLES, REPO, TINY
+from tests.bundles.conftest import BUNDLES, REPO, TINY
 
 SAVE_RANK_WEIGHTS = {"finalize": [
     "$torch.save({k: v.cpu() for k, v in @network.module.state_dict().items()}, "

@@ -14,6 +14,7 @@ from monai.bundle import ConfigParser
 from monai.networks.nets import SwinUNETR
 
 from taco.utils import latest_checkpoint
+from tests.bundles.conftest import demo_profile
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "bundles" / "taco_pretrain"
@@ -45,7 +46,9 @@ def test_runs_logs_every_term_and_they_are_finite(trained):
 def test_encoder_loads_into_swin_unetr_strictly(trained):
     root, _ = trained
     state = torch.load(root / "models" / "encoder.pt", weights_only=True)
-    segmenter = SwinUNETR(in_channels=1, out_channels=3, feature_size=12, use_v2=True)
+    demo = demo_profile("taco_pretrain")
+    segmenter = SwinUNETR(in_channels=1, out_channels=3, feature_size=demo["feature_size"],
+                          window_size=demo["window_size"], use_v2=True)
     segmenter.swinViT.load_state_dict(state, strict=True)
 
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 from monai.bundle import ConfigParser
 
-from conftest import TINY, error_chain
 from taco.networks import SwinClassifier
+from tests.bundles.conftest import TINY, demo_profile, error_chain
 
 BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "taco_seg_finetune"
 TINY_INFERENCE = {key: TINY[key] for key in ("pixdim", "sw_roi_size")}
@@ -119,6 +119,16 @@ def test_weights_of_another_architecture_are_refused(demo_datalist, tmp_path):
     with pytest.raises(Exception) as raised:
         parser.get_parsed_content("initialize")
     assert f"{tmp_path / 'cls.pt'} does not fit the network SwinUNETR" in error_chain(raised.value)
+
+
+def test_encoder_pretrained_with_another_window_size_is_refused(demo_datalist, pretrained_encoder, tmp_path):
+    window = demo_profile("taco_pretrain")["window_size"]
+    parser = parser_for("train.json", "demo.json", dataset_dir=str(demo_datalist.parent), bundle_root=str(tmp_path),
+                        pretrained_ckpt=str(pretrained_encoder), window_size=window + 1)
+    with pytest.raises(Exception) as raised:
+        parser.get_parsed_content("initialize")
+    assert (f"{pretrained_encoder} was pre-trained with window_size {window}, but the network has window_size "
+            f"{window + 1}") in error_chain(raised.value)
 
 
 def test_modality_dropout_option_keeps_one_modality_and_fills_the_rest(demo_datalist, tmp_path):

@@ -7,16 +7,18 @@ import os
 from pathlib import Path
 from typing import Any
 
+from taco.utils.input_errors import InputError, InputFileNotFoundError
+
 __all__ = ["load_datalist", "datalist_modalities"]
 
 
 def _read(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise FileNotFoundError(f"datalist not found: {path}")
+        raise InputFileNotFoundError(f"datalist not found: {path}")
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as error:
-        raise ValueError(f"datalist {path} is not valid JSON: {error}") from error
+        raise InputError(f"datalist {path} is not valid JSON: {error}") from error
 
 
 def datalist_modalities(path: str | os.PathLike) -> list[str]:
@@ -24,7 +26,7 @@ def datalist_modalities(path: str | os.PathLike) -> list[str]:
     path = Path(path)
     modalities = _read(path).get("modalities")
     if not isinstance(modalities, list) or not modalities:
-        raise ValueError(f"datalist {path} has no non-empty top-level 'modalities' list.")
+        raise InputError(f"datalist {path} has no non-empty top-level 'modalities' list.")
     return [str(name) for name in modalities]
 
 
@@ -45,7 +47,7 @@ def load_datalist(path: str | os.PathLike, section: str = "training", base_dir: 
     content = _read(path)
     items = content.get(section)
     if not isinstance(items, list) or not items:
-        raise ValueError(f"datalist {path} has no non-empty section {section!r} "
+        raise InputError(f"datalist {path} has no non-empty section {section!r} "
                          f"(sections: {[key for key, value in content.items() if isinstance(value, list)]}).")
     base = Path(base_dir) if base_dir is not None else path.parent
     modalities = content.get("modalities") or []
@@ -55,13 +57,13 @@ def load_datalist(path: str | os.PathLike, section: str = "training", base_dir: 
         subject = str(item.setdefault("subject", f"{section}[{position}]"))
         for key in required_keys:
             if key not in item:
-                raise ValueError(f"datalist {path}, section {section!r}, subject {subject!r}: missing key {key!r}.")
+                raise InputError(f"datalist {path}, section {section!r}, subject {subject!r}: missing key {key!r}.")
         if "image" in item:
             images = item["image"] if isinstance(item["image"], list) else [item["image"]]
             names = modalities if isinstance(item["image"], list) and len(modalities) == len(images) else \
                 [f"image[{index}]" for index in range(len(images))]
             if not images:
-                raise ValueError(f"datalist {path}, section {section!r}, subject {subject!r}: 'image' is empty.")
+                raise InputError(f"datalist {path}, section {section!r}, subject {subject!r}: 'image' is empty.")
             files = [_existing(base, image, path, section, subject, name) for image, name in zip(images, names)]
             item["image"] = files if isinstance(item["image"], list) else files[0]
         if "label" in item and item["label"]:
@@ -73,6 +75,6 @@ def load_datalist(path: str | os.PathLike, section: str = "training", base_dir: 
 def _existing(base: Path, file: str, datalist: Path, section: str, subject: str, role: str) -> str:
     resolved = Path(file) if Path(file).is_absolute() else base / file
     if not resolved.exists():
-        raise FileNotFoundError(f"datalist {datalist}, section {section!r}, subject {subject!r}, {role}: "
+        raise InputFileNotFoundError(f"datalist {datalist}, section {section!r}, subject {subject!r}, {role}: "
                                 f"file not found: {resolved}")
     return str(resolved)

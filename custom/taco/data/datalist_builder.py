@@ -2,9 +2,9 @@
 
 BraTS-style layout: one folder per subject under ``root``, holding ``<subject>_<modality><ext>`` for
 each modality and optionally ``<subject>_seg<ext>`` (the label). ``ext`` is one of
-:data:`IMAGE_EXTENSIONS` (NIfTI, NRRD, MetaImage); a DICOM series is a folder named
+:data:`IMAGE_EXTENSIONS` (NIfTI, NRRD, MetaImage, FreeSurfer MGH); a DICOM series is a folder named
 ``<subject>_<modality>`` holding its slices. The bundles read every one of these through MONAI's
-``LoadImage`` (NIfTI with nibabel, the others with the ITK reader).
+``LoadImage`` (NIfTI and MGH with nibabel, the others with the ITK reader).
 
 CSV mapping: a header ``subject,<modality>,...[,label][,class_label]`` and one row per subject; an
 empty cell is a missing file; relative paths are relative to the CSV's folder.
@@ -30,11 +30,14 @@ import numpy as np
 
 from taco.data.splits import split_sizes
 
-__all__ = ["IMAGE_EXTENSIONS", "SubjectFiles", "DatalistSummary", "find_subject_folders", "read_subject_csv",
+__all__ = ["IMAGE_EXTENSIONS", "MGH_EXTENSIONS", "SubjectFiles", "DatalistSummary", "find_subject_folders", "read_subject_csv",
            "build_datalist", "write_datalist"]
 
-IMAGE_EXTENSIONS = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+IMAGE_EXTENSIONS = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".mgz", ".mgh")
 """File endings of single-file images; a folder (DICOM series) is accepted too."""
+
+MGH_EXTENSIONS = (".mgz", ".mgh")
+"""FreeSurfer's format, which nibabel reads but MONAI's ``LoadImage`` does not pick a reader for."""
 
 logger = logging.getLogger(__name__)
 

@@ -7,6 +7,11 @@ from collections.abc import Callable, Sequence
 
 from monai.data import CacheDataset, Dataset, PersistentDataset
 from monai.data.utils import json_hashing
+from monai.utils import optional_import
+
+_, HAS_TQDM = optional_import("tqdm")
+
+from taco.utils.input_errors import InputError
 
 __all__ = ["DATASET_TYPES", "cached_dataset"]
 
@@ -24,7 +29,7 @@ def cached_dataset(data: Sequence, transform: Callable, dataset_type: str = "cac
         data: the datalist items.
         transform: the whole chain, deterministic transforms first.
         dataset_type: ``"cache"`` (``CacheDataset``: in memory, ``cache_rate`` of the items, filled by
-            ``num_workers`` threads at start-up), ``"persistent"`` (``PersistentDataset``: on disk in
+            ``num_workers`` threads at start-up, with a progress bar where ``tqdm`` is installed), ``"persistent"`` (``PersistentDataset``: on disk in
             ``cache_dir``, filled on first use and shared by later runs and by all ranks; for data sets
             larger than memory; the file names hash each item and the names of the cached transforms,
             not their arguments, so empty ``cache_dir`` after changing e.g. ``pixdim``) or ``"plain"`` (``Dataset``: no cache).
@@ -33,11 +38,11 @@ def cached_dataset(data: Sequence, transform: Callable, dataset_type: str = "cac
         cache_dir: folder of the ``"persistent"`` cache.
     """
     if dataset_type == "cache":
-        return CacheDataset(data, transform, cache_rate=cache_rate, num_workers=num_workers)
+        return CacheDataset(data, transform, cache_rate=cache_rate, num_workers=num_workers, progress=HAS_TQDM)
     if dataset_type == "persistent":
         if not cache_dir:
-            raise ValueError("dataset_type 'persistent' needs a cache_dir.")
+            raise InputError("dataset_type 'persistent' needs a cache_dir.")
         return PersistentDataset(data, transform, cache_dir=cache_dir, hash_transform=json_hashing)
     if dataset_type == "plain":
         return Dataset(data, transform)
-    raise ValueError(f"dataset_type must be one of {DATASET_TYPES}, got {dataset_type!r}.")
+    raise InputError(f"dataset_type must be one of {DATASET_TYPES}, got {dataset_type!r}.")

@@ -7,6 +7,8 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+from taco.utils.input_errors import InputError
+
 __all__ = ["labelled_subset"]
 
 
@@ -30,13 +32,13 @@ def labelled_subset(items: Sequence[dict[str, Any]], fraction: float, seed: int,
             or an item lacks ``stratify_key``.
     """
     if not 0 < fraction <= 1:
-        raise ValueError(f"config key 'label_fraction' must be in (0, 1], got {fraction}.")
+        raise InputError(f"config key 'label_fraction' must be in (0, 1], got {fraction}.")
     if fraction == 1:
         return list(items)
     groups: dict[Any, list[int]] = {}
     for index, item in enumerate(items):
         if stratify_key is not None and stratify_key not in item:
-            raise ValueError(f"training item {item.get('subject', index)!r} has no {stratify_key!r} to stratify by.")
+            raise InputError(f"training item {item.get('subject', index)!r} has no {stratify_key!r} to stratify by.")
         groups.setdefault(item[stratify_key] if stratify_key is not None else None, []).append(index)
     rng = random.Random(seed)
     for indices in groups.values():

@@ -13,6 +13,7 @@ from monai.utils import convert_to_tensor
 from torch.nn import functional as F
 
 from taco.utils.checkpoints import atomic_save
+from taco.utils.input_errors import InputError
 from taco.utils.model_weights import read_weights_file
 
 __all__ = ["compute_modality_mean", "ensure_modality_mean", "load_modality_mean"]
@@ -28,7 +29,7 @@ def compute_modality_mean(data: Sequence[dict[str, Any]], transform: Callable[[d
     this rarely happens).
     """
     if not data:
-        raise ValueError("cannot compute a modality mean image over an empty dataset.")
+        raise InputError("cannot compute a modality mean image over an empty dataset.")
     total = None
     for item in data:
         image = convert_to_tensor(transform(dict(item))[image_key], track_meta=False).float()
@@ -37,7 +38,7 @@ def compute_modality_mean(data: Sequence[dict[str, Any]], transform: Callable[[d
         if total is None:
             total = torch.zeros_like(image)
         if image.shape[0] != total.shape[0]:
-            raise ValueError(f"subject {item.get('subject')!r} has {image.shape[0]} modalities, "
+            raise InputError(f"subject {item.get('subject')!r} has {image.shape[0]} modalities, "
                              f"the first subject {total.shape[0]}.")
         if image.shape[1:] != total.shape[1:]:
             image = F.interpolate(image[None], size=tuple(total.shape[1:]), mode="trilinear", align_corners=False)[0]
@@ -65,6 +66,6 @@ def load_modality_mean(path: str | os.PathLike) -> torch.Tensor:
     mean = read_weights_file(path, "modality mean image (the fine-tuning run writes it to its ckpt_dir; "
                                    "run it, or choose another fill strategy)")
     if not isinstance(mean, torch.Tensor) or mean.ndim != 4:
-        raise ValueError(f"{path} must hold one (M, D, H, W) tensor, got {type(mean).__name__} "
+        raise InputError(f"{path} must hold one (M, D, H, W) tensor, got {type(mean).__name__} "
                          f"{tuple(getattr(mean, 'shape', ()))}.")
     return mean

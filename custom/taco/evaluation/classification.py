@@ -6,6 +6,8 @@ import torch
 from monai.metrics import CumulativeIterationMetric, compute_roc_auc
 from torch.nn import functional as F
 
+from taco.utils.input_errors import InputError
+
 __all__ = ["CLASSIFICATION_METRICS", "ClassificationMetric", "classification_score"]
 
 CLASSIFICATION_METRICS = ("accuracy", "auc", "f1")
@@ -21,14 +23,14 @@ def classification_score(probabilities: torch.Tensor, labels: torch.Tensor, metr
             with class 1 as positive; for more they are macro averages over classes (one vs rest).
     """
     if metric not in CLASSIFICATION_METRICS:
-        raise ValueError(f"metric must be one of {CLASSIFICATION_METRICS}, got {metric!r}.")
+        raise InputError(f"metric must be one of {CLASSIFICATION_METRICS}, got {metric!r}.")
     if probabilities.ndim != 2 or labels.shape != probabilities.shape[:1]:
         raise ValueError(f"expected probabilities (N, K) and labels (N,), got {tuple(probabilities.shape)} "
                          f"and {tuple(labels.shape)}.")
     num_classes = probabilities.shape[1]
     labels = labels.long()
     if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(f"labels must be class indices in [0, {num_classes - 1}], got {labels.unique().tolist()}.")
+        raise InputError(f"labels must be class indices in [0, {num_classes - 1}], got {labels.unique().tolist()}.")
     predicted = probabilities.argmax(dim=1)
     if metric == "accuracy":
         return float((predicted == labels).float().mean())
@@ -55,7 +57,7 @@ class ClassificationMetric(CumulativeIterationMetric):
     def __init__(self, metric: str = "accuracy"):
         super().__init__()
         if metric not in CLASSIFICATION_METRICS:
-            raise ValueError(f"metric must be one of {CLASSIFICATION_METRICS}, got {metric!r}.")
+            raise InputError(f"metric must be one of {CLASSIFICATION_METRICS}, got {metric!r}.")
         self.metric = metric
 
     def _compute_tensor(self, y_pred: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

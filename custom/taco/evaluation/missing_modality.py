@@ -15,6 +15,7 @@ from monai.engines.utils import default_prepare_batch
 
 from taco.evaluation.report import write_missing_modality_report
 from taco.transforms.missing_modalities import ModalityFill, modality_subsets, subset_name
+from taco.utils.input_errors import InputError
 from taco.utils.model_weights import load_model_weights
 
 __all__ = ["MissingModalitySweep", "ModalitySubsetBatch", "evaluate_modality_subsets"]
@@ -49,7 +50,9 @@ def evaluate_modality_subsets(evaluator: SupervisedEvaluator, prepare_batch: Mod
     """Run ``evaluator`` once per non-empty modality subset and collect its metrics.
 
     ``evaluator`` must use ``prepare_batch`` as its ``prepare_batch``. Subsets come in the order of
-    :func:`taco.transforms.modality_subsets` (full input first).
+    :func:`taco.transforms.modality_subsets` (full input first). The sweep compares subsets and selects
+    no model, so the evaluator's key-metric comparison (its "Got new best metric" line after each run)
+    is switched off; each subset's metrics are logged instead.
 
     Args:
         evaluator: a MONAI evaluator with its metrics attached.
@@ -64,6 +67,7 @@ def evaluate_modality_subsets(evaluator: SupervisedEvaluator, prepare_batch: Mod
     """
     rows = []
     logger = logging.getLogger(__name__)
+    evaluator.state.key_metric_name = None
     for subset in modality_subsets(len(modality_names)):
         name = subset_name(subset, modality_names)
         prepare_batch.present = subset
@@ -79,7 +83,7 @@ def evaluate_modality_subsets(evaluator: SupervisedEvaluator, prepare_batch: Mod
                 continue
             details = torch.as_tensor(details).float()
             if details.shape[-1] != len(channel_names):
-                raise ValueError(f"metric {metric!r} has {details.shape[-1]} channels of details, but channel_names "
+                raise InputError(f"metric {metric!r} has {details.shape[-1]} channels of details, but channel_names "
                                  f"names {len(channel_names)}: {list(channel_names)}.")
             details = details.reshape(-1, len(channel_names))
             for channel, values in zip(channel_names, details.T):
@@ -91,18 +95,13 @@ def evaluate_modality_subsets(evaluator: SupervisedEvaluator, prepare_batch: Mod
     return rows
 
 
-def _never_better(current: float, best: float) -> bool:
-    """The sweep selects no model: no subset's score is "a new best metric" (MONAI would log one)."""
-    return False
-
-
 class MissingModalitySweep:
     """One fine-tuned model on every non-empty subset of its modalities, with its own validation pipeline.
 
     The fine-tuned bundle's config gives the network, device, modality names, region names and its
     ``validate`` section (data loader, inferer, post-processing, key and additional metrics); a
     :class:`monai.engines.SupervisedEvaluator` is built from them with ``prepare_batch`` (which fills
-    the missing modalities), no handlers and no best-metric tracking, since this is no model selection.
+    the missing modalities) and no handlers, since this is no model selection.
 
     Args:
         finetuned: the fine-tuned bundle's config (:func:`taco.utils.read_bundle_config`), with the data
@@ -130,7 +129,6 @@ class MissingModalitySweep:
             additional_metrics=finetuned.get_parsed_content("validate#additional_metrics"),
             prepare_batch=prepare_batch,
             val_handlers=[],
-            metric_cmp_fn=_never_better,
         )
 
     def run(self, model_file: str | os.PathLike, output_dir: str | os.PathLike) -> dict[str, Path]:

@@ -9,6 +9,7 @@ from taco.correspondence import is_round_trip, nearest_both_ways
 from taco.losses.intra_instance import ranking_hinge
 from taco.losses.sampling import draw_ranks, flagged_last, rank_to_index_skipping
 from taco.losses.token_geometry import TokenGeometry, as_paired_geometries
+from taco.utils.input_errors import InputError
 
 __all__ = ["InterInstanceRankingLoss", "draw_subject_pairs"]
 
@@ -64,9 +65,9 @@ class InterInstanceRankingLoss(nn.Module):
     def __init__(self, num_neighbours: int = 5, margin: float = 0.4, max_pairs: int = 6):
         super().__init__()
         if num_neighbours < 1:
-            raise ValueError(f"num_neighbours must be >= 1, got {num_neighbours}.")
+            raise InputError(f"num_neighbours must be >= 1, got {num_neighbours}.")
         if max_pairs < 1:
-            raise ValueError(f"max_pairs must be >= 1, got {max_pairs}.")
+            raise InputError(f"max_pairs must be >= 1, got {max_pairs}.")
         self.num_neighbours = num_neighbours
         self.margin = float(margin)
         self.max_pairs = max_pairs
@@ -87,7 +88,7 @@ class InterInstanceRankingLoss(nn.Module):
         num_subjects, num_tokens, _ = geometry1.shape
         k = self.num_neighbours
         if num_tokens < k + 2:
-            raise ValueError(f"inter-instance loss with num_neighbours={k} needs at least {k + 2} tokens, "
+            raise InputError(f"inter-instance loss with num_neighbours={k} needs at least {k + 2} tokens, "
                              f"got {num_tokens}.")
         device = geometry1.tokens.device
         if pairs is None:

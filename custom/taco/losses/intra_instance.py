@@ -7,6 +7,7 @@ from torch import nn
 
 from taco.losses.sampling import draw_ranks, rank_to_index_skipping
 from taco.losses.token_geometry import TokenGeometry, as_paired_geometries, check_metric
+from taco.utils.input_errors import InputError
 
 __all__ = ["IntraInstanceRankingLoss", "ranking_hinge"]
 
@@ -62,7 +63,7 @@ class IntraInstanceRankingLoss(nn.Module):
                  ranking_metric: str = "cosine"):
         super().__init__()
         if num_neighbours < 1:
-            raise ValueError(f"num_neighbours must be >= 1, got {num_neighbours}.")
+            raise InputError(f"num_neighbours must be >= 1, got {num_neighbours}.")
         self.num_neighbours = num_neighbours
         self.margin = float(margin)
         self.neighbour_metric = check_metric(neighbour_metric, "neighbour_metric")
@@ -85,7 +86,7 @@ class IntraInstanceRankingLoss(nn.Module):
         num_subjects, num_tokens, _ = geometry1.shape
         k = self.num_neighbours
         if num_tokens < 2 * k + 1:
-            raise ValueError(f"intra-instance loss with num_neighbours={k} needs at least {2 * k + 1} tokens, "
+            raise InputError(f"intra-instance loss with num_neighbours={k} needs at least {2 * k + 1} tokens, "
                              f"got {num_tokens}; pick an earlier encoder stage or a larger input.")
         device = geometry1.tokens.device
         uniforms = torch.rand((2, num_subjects, num_tokens, k), generator=generator, device=device,

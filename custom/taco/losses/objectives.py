@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from taco.utils.input_errors import InputError
+
 __all__ = ["OBJECTIVES", "objective_weight"]
 
 OBJECTIVES = {
@@ -29,7 +31,7 @@ def objective_weight(objective: str, term: str, weight: float) -> float:
         ValueError: unknown ``objective`` (the config key and allowed values are named) or ``term``.
     """
     if objective not in OBJECTIVES:
-        raise ValueError(f"config key 'objective' must be one of {list(OBJECTIVES)}, got {objective!r}.")
+        raise InputError(f"config key 'objective' must be one of {list(OBJECTIVES)}, got {objective!r}.")
     if term not in ("intra", "inter"):
         raise ValueError(f"term must be 'intra' or 'inter', got {term!r}.")
     return float(weight) if term in OBJECTIVES[objective] else 0.0

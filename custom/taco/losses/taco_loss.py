@@ -9,6 +9,7 @@ from taco.losses.inter_instance import InterInstanceRankingLoss
 from taco.losses.intra_instance import IntraInstanceRankingLoss
 from taco.losses.token_geometry import TokenGeometry
 from taco.utils.distributed import gather_across_ranks, scale_gradient, world_size
+from taco.utils.input_errors import InputError
 
 __all__ = ["TacoLoss"]
 
@@ -44,7 +45,7 @@ class TacoLoss(nn.Module):
         for name, weight in (("reconstruction_weight", reconstruction_weight), ("intra_weight", intra_weight),
                              ("inter_weight", inter_weight)):
             if weight < 0:
-                raise ValueError(f"{name} must be >= 0, got {weight}.")
+                raise InputError(f"{name} must be >= 0, got {weight}.")
         self.intra = intra if intra is not None else IntraInstanceRankingLoss()
         self.inter = inter if inter is not None else InterInstanceRankingLoss()
         self.weights = {"reconstruction": float(reconstruction_weight), "intra": float(intra_weight),

@@ -7,6 +7,7 @@ from functools import cached_property
 import torch
 
 from taco.losses.sampling import flagged_last
+from taco.utils.input_errors import InputError
 
 __all__ = ["TokenGeometry", "DISTANCE_METRICS", "check_metric", "as_geometry", "as_paired_geometries"]
 
@@ -17,7 +18,7 @@ _EPS = 1e-8
 def check_metric(name: str, argument: str) -> str:
     """Return ``name`` if it is a known distance metric, else raise ``ValueError`` naming ``argument``."""
     if name not in DISTANCE_METRICS:
-        raise ValueError(f"{argument} must be one of {DISTANCE_METRICS}, got {name!r}.")
+        raise InputError(f"{argument} must be one of {DISTANCE_METRICS}, got {name!r}.")
     return name
 
 

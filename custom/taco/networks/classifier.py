@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from taco.networks.encoder import NUM_STAGES, stage_channels, swin_encoder
+from taco.networks.encoder import NUM_STAGES, REFERENCE_WINDOW_SIZE, stage_channels, swin_encoder
+from taco.utils.input_errors import InputError
 
 __all__ = ["SwinClassifier", "classification_head"]
 
@@ -25,7 +26,7 @@ class SwinClassifier(nn.Module):
     Args:
         in_channels: input modalities ``M``.
         num_classes: output classes ``K`` (2 for a binary task: logits for both classes).
-        feature_size, depths, num_heads, use_checkpoint, use_v2: as in :func:`swin_encoder`.
+        feature_size, depths, num_heads, use_checkpoint, use_v2, window_size: as in :func:`swin_encoder`.
         hidden_channels: width of the MLP's hidden layer.
         dropout: dropout before the last linear layer.
     """
@@ -33,10 +34,11 @@ class SwinClassifier(nn.Module):
     def __init__(self, in_channels: int, num_classes: int, feature_size: int = 48,
                  depths: Sequence[int] = (2, 2, 2, 2), num_heads: Sequence[int] = (3, 6, 12, 24),
                  hidden_channels: int = 256, dropout: float = 0.2, use_checkpoint: bool = False,
-                 use_v2: bool = True):
+                 use_v2: bool = True, window_size: int = REFERENCE_WINDOW_SIZE):
         super().__init__()
         self.swinViT = swin_encoder(in_channels=in_channels, feature_size=feature_size, depths=depths,
-                                    num_heads=num_heads, use_checkpoint=use_checkpoint, use_v2=use_v2)
+                                    num_heads=num_heads, use_checkpoint=use_checkpoint, use_v2=use_v2,
+                                    window_size=window_size)
         self.head = classification_head(stage_channels(feature_size, NUM_STAGES - 1), num_classes,
                                         hidden_channels, dropout)
 
@@ -53,9 +55,9 @@ def classification_head(in_features: int, num_classes: int, hidden_channels: int
     Layer norm, a hidden linear layer with GELU, dropout, and the output layer.
 
     Raises:
-        ValueError: ``num_classes`` below 2.
+        InputError: ``num_classes`` below 2.
     """
     if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2 (logits per class), got {num_classes}.")
+        raise InputError(f"num_classes must be at least 2 (logits per class), got {num_classes}.")
     return nn.Sequential(nn.LayerNorm(in_features), nn.Linear(in_features, hidden_channels), nn.GELU(),
                          nn.Dropout(dropout), nn.Linear(hidden_channels, num_classes))

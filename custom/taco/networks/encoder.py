@@ -2,32 +2,59 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+import torch
 from monai.networks.nets import SwinUNETR
 from torch import nn
 
-__all__ = ["swin_encoder", "stage_channels", "NUM_STAGES"]
+from taco.utils.input_errors import InputError
+
+__all__ = ["NUM_STAGES", "REFERENCE_WINDOW_SIZE", "stage_channels", "swin_encoder", "window_size_of"]
 
 NUM_STAGES = 5  # patch embedding output and the four Swin stages
+
+REFERENCE_WINDOW_SIZE = 7
+"""The window of Swin UNETR and of the paper. An input of ``s^3`` voxels gives token grids of ``(s/2)^3``
+... ``(s/32)^3``; a window that does not divide a grid pads it (16^3 to 21^3 with 7), so small CPU
+inputs run several times faster with a window that divides their grids (4 at 32^3 and 64^3)."""
+
+_POSITION_TABLE = "relative_position_bias_table"
 
 
 def swin_encoder(in_channels: int = 1, feature_size: int = 48, depths: Sequence[int] = (2, 2, 2, 2),
                  num_heads: Sequence[int] = (3, 6, 12, 24), use_checkpoint: bool = False,
-                 use_v2: bool = True) -> nn.Module:
+                 use_v2: bool = True, window_size: int = REFERENCE_WINDOW_SIZE) -> nn.Module:
     """The encoder exactly as MONAI's ``SwinUNETR`` builds it (its ``swinViT``).
 
     Taking it from ``SwinUNETR`` itself guarantees that a pre-trained state_dict loads into
-    ``SwinUNETR(...).swinViT`` with ``strict=True`` for any MONAI version. Its forward maps
-    ``(B, in_channels, D, H, W)`` (sides divisible by 32) to five feature maps of
+    ``SwinUNETR(..., window_size=window_size).swinViT`` with ``strict=True`` for any MONAI version. Its
+    forward maps ``(B, in_channels, D, H, W)`` (sides divisible by 32) to five feature maps of
     ``feature_size * (1, 2, 4, 8, 16)`` channels at 1/2 ... 1/32 of the input size.
+
+    ``window_size`` is the side ``w`` of the attention windows; the weights depend on it (each block's
+    relative position table has ``(2w - 1)^3`` rows), so pre-training and fine-tuning must use the same.
     """
+    if window_size < 1:
+        raise InputError(f"window_size must be a positive integer, got {window_size}.")
     return SwinUNETR(in_channels=in_channels, out_channels=1, feature_size=feature_size, depths=depths,
-                     num_heads=num_heads, use_checkpoint=use_checkpoint, use_v2=use_v2).swinViT
+                     num_heads=num_heads, window_size=window_size, use_checkpoint=use_checkpoint,
+                     use_v2=use_v2).swinViT
 
 
 def stage_channels(feature_size: int, stage: int) -> int:
     """Channels of the encoder's feature map at ``stage`` (0 = patch embedding ... 4 = deepest)."""
     if not 0 <= stage < NUM_STAGES:
-        raise ValueError(f"stage must be in [0, {NUM_STAGES - 1}], got {stage}.")
+        raise InputError(f"stage must be in [0, {NUM_STAGES - 1}], got {stage}.")
     return feature_size * 2**stage
+
+
+def window_size_of(state: Mapping[str, torch.Tensor]) -> int | None:
+    """The attention window side ``w`` that Swin weights were built with, read from their first relative
+    position table ``((2w - 1)^3, heads)``; None when ``state`` has no such table or its rows are no cube
+    (a window with unequal sides)."""
+    table = next((value for key, value in state.items() if key.endswith(_POSITION_TABLE)), None)
+    if table is None:
+        return None
+    side = round(table.shape[0] ** (1 / 3))
+    return (side + 1) // 2 if side**3 == table.shape[0] and side % 2 else None

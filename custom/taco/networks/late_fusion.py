@@ -10,7 +10,7 @@ from monai.networks.nets import SwinUNETR
 from torch import nn
 
 from taco.networks.classifier import classification_head
-from taco.networks.encoder import NUM_STAGES, stage_channels, swin_encoder
+from taco.networks.encoder import NUM_STAGES, REFERENCE_WINDOW_SIZE, stage_channels, swin_encoder
 from taco.networks.modality_fusion import (check_fusion, fold_modalities, fuse_modalities, fused_channels,
                                            presence_mask, unfold_modalities)
 
@@ -38,14 +38,17 @@ class LateFusionSwinUNETR(SwinUNETR):
         out_channels: output channels.
         fusion: one of :data:`taco.networks.modality_fusion.FUSION_MODES`.
         feature_size, depths, num_heads, norm_name, use_checkpoint, use_v2: as in MONAI's ``SwinUNETR``.
+        window_size: as in :func:`taco.networks.swin_encoder` (the pre-trained encoder's).
     """
 
     def __init__(self, out_channels: int, fusion: str = "mean", feature_size: int = 48,
                  depths: Sequence[int] = (2, 2, 2, 2), num_heads: Sequence[int] = (3, 6, 12, 24),
-                 norm_name: tuple | str = "instance", use_checkpoint: bool = False, use_v2: bool = True):
+                 norm_name: tuple | str = "instance", use_checkpoint: bool = False, use_v2: bool = True,
+                 window_size: int = REFERENCE_WINDOW_SIZE):
         check_fusion(fusion)
         super().__init__(in_channels=1, out_channels=out_channels, feature_size=feature_size, depths=depths,
-                         num_heads=num_heads, norm_name=norm_name, use_checkpoint=use_checkpoint, use_v2=use_v2)
+                         num_heads=num_heads, window_size=window_size, norm_name=norm_name,
+                         use_checkpoint=use_checkpoint, use_v2=use_v2)
         self.fusion = fusion
         # the first convolutional skip, then the encoder's stages
         channels = [feature_size] + [stage_channels(feature_size, stage) for stage in range(NUM_STAGES)]
@@ -98,19 +101,20 @@ class LateFusionSwinClassifier(nn.Module):
         num_classes: output classes ``K`` (2 for a binary task: logits for both classes).
         fusion: one of :data:`taco.networks.modality_fusion.FUSION_MODES` (``mean_var`` doubles the
             head's input).
-        feature_size, depths, num_heads, use_checkpoint, use_v2: as in :func:`taco.networks.swin_encoder`.
+        feature_size, depths, num_heads, use_checkpoint, use_v2, window_size: as in
+            :func:`taco.networks.swin_encoder`.
         hidden_channels, dropout: as in :class:`taco.networks.SwinClassifier`.
     """
 
     def __init__(self, num_classes: int, fusion: str = "mean", feature_size: int = 48,
                  depths: Sequence[int] = (2, 2, 2, 2), num_heads: Sequence[int] = (3, 6, 12, 24),
                  hidden_channels: int = 256, dropout: float = 0.2, use_checkpoint: bool = False,
-                 use_v2: bool = True):
+                 use_v2: bool = True, window_size: int = REFERENCE_WINDOW_SIZE):
         super().__init__()
         check_fusion(fusion)
         self.fusion = fusion
         self.swinViT = swin_encoder(in_channels=1, feature_size=feature_size, depths=depths, num_heads=num_heads,
-                                    use_checkpoint=use_checkpoint, use_v2=use_v2)
+                                    use_checkpoint=use_checkpoint, use_v2=use_v2, window_size=window_size)
         deepest = fused_channels(stage_channels(feature_size, NUM_STAGES - 1), fusion)
         self.head = classification_head(deepest, num_classes, hidden_channels, dropout)
 

@@ -6,6 +6,8 @@ from typing import Optional
 
 import torch
 
+from taco.utils.input_errors import InputError
+
 __all__ = ["FUSION_MODES", "check_fusion", "fold_modalities", "fuse_modalities", "fused_channels",
            "presence_mask", "unfold_modalities"]
 
@@ -15,9 +17,9 @@ along the channels (HeMIS, Havaei et al., MICCAI 2016)."""
 
 
 def check_fusion(fusion: str) -> None:
-    """ValueError naming the choices unless ``fusion`` is one of :data:`FUSION_MODES`."""
+    """InputError naming the choices unless ``fusion`` is one of :data:`FUSION_MODES`."""
     if fusion not in FUSION_MODES:
-        raise ValueError(f"fusion must be one of {FUSION_MODES}, got {fusion!r}.")
+        raise InputError(f"fusion must be one of {FUSION_MODES}, got {fusion!r}.")
 
 
 def presence_mask(images: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -30,21 +32,21 @@ def presence_mask(images: torch.Tensor, mask: Optional[torch.Tensor] = None) -> 
             ``None``: all present.
 
     Raises:
-        ValueError: ``images`` is not 5-D, ``mask`` is neither ``(B, M)`` nor ``(1, M)``, or a sample
+        InputError: ``images`` is not 5-D, ``mask`` is neither ``(B, M)`` nor ``(1, M)``, or a sample
             has no modality present (its batch index named).
     """
     if images.dim() != 5:
-        raise ValueError(f"images must be a modality stack (B, M, D, H, W), got shape {list(images.shape)}.")
+        raise InputError(f"images must be a modality stack (B, M, D, H, W), got shape {list(images.shape)}.")
     if mask is None:
         return torch.ones(images.shape[:2], dtype=torch.bool, device=images.device)
     # a traced model keeps no data-dependent branch: the checks run in eager mode only
     if not torch.jit.is_tracing():
         if mask.dim() != 2 or mask.shape[0] not in (1, images.shape[0]) or mask.shape[1] != images.shape[1]:
-            raise ValueError(f"the presence mask must be (B, M) = {list(images.shape[:2])} (or (1, M)) for images "
+            raise InputError(f"the presence mask must be (B, M) = {list(images.shape[:2])} (or (1, M)) for images "
                              f"of shape {list(images.shape)}, got shape {list(mask.shape)}.")
         empty = torch.nonzero(~mask.to(torch.bool).any(dim=1)).flatten()
         if empty.numel() > 0:
-            raise ValueError(f"no modality present (all false in the presence mask) for batch sample(s) "
+            raise InputError(f"no modality present (all false in the presence mask) for batch sample(s) "
                              f"{empty.tolist()}; at least one modality per sample is needed.")
     return mask.to(device=images.device, dtype=torch.bool).expand(images.shape[0], images.shape[1])
 

@@ -8,9 +8,10 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from taco.networks.encoder import swin_encoder, stage_channels
+from taco.networks.encoder import REFERENCE_WINDOW_SIZE, stage_channels, swin_encoder
 from taco.networks.reconstruction_head import ReconstructionHead
 from taco.networks.tokens import TokenProjection, spatial_tokens
+from taco.utils.input_errors import InputError
 
 __all__ = ["PretrainingOutput", "TacoPretrainingNetwork"]
 
@@ -36,14 +37,15 @@ class TacoPretrainingNetwork(nn.Module):
         projection_channels: token projection width; 0 uses the stage's features as they are.
         use_checkpoint: activation checkpointing in the encoder.
         use_v2: SwinUNETR v2 residual convolution blocks.
+        window_size: side of the attention windows (7 at paper scale; fine-tuning must use the same).
     """
 
     def __init__(self, feature_size: int = 48, depths: Sequence[int] = (2, 2, 2, 2),
                  num_heads: Sequence[int] = (3, 6, 12, 24), token_stage: int = 4, projection_channels: int = 128,
-                 use_checkpoint: bool = False, use_v2: bool = True):
+                 use_checkpoint: bool = False, use_v2: bool = True, window_size: int = REFERENCE_WINDOW_SIZE):
         super().__init__()
         self.token_stage = token_stage
-        self.encoder = swin_encoder(1, feature_size, depths, num_heads, use_checkpoint, use_v2)
+        self.encoder = swin_encoder(1, feature_size, depths, num_heads, use_checkpoint, use_v2, window_size)
         self.reconstruction_head = ReconstructionHead(stage_channels(feature_size, 4), out_channels=1)
         self.projection = TokenProjection(stage_channels(feature_size, token_stage), projection_channels)
 
@@ -55,7 +57,7 @@ class TacoPretrainingNetwork(nn.Module):
         if images.ndim != 5 or images.shape[1] != 1:
             raise ValueError(f"images must be (B, 1, D, H, W), got {tuple(images.shape)}.")
         if any(side % _DOWNSAMPLING for side in images.shape[2:]):
-            raise ValueError(f"spatial size must be divisible by {_DOWNSAMPLING}, got {tuple(images.shape[2:])}; "
+            raise InputError(f"spatial size must be divisible by {_DOWNSAMPLING}, got {tuple(images.shape[2:])}; "
                              "set roi_size accordingly.")
         features = self.encoder(images)
         return PretrainingOutput(self.reconstruction_head(features[-1]),

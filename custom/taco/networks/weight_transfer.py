@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from taco.networks.encoder import window_size_of
+from taco.utils.input_errors import InputError
 from taco.utils.model_weights import read_weights_file, strip_prefixes
 
 __all__ = ["FIRST_LAYER_POLICIES", "TransferReport", "read_encoder_state", "load_pretrained_encoder"]
@@ -58,7 +60,7 @@ def read_encoder_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             content = content[container]
             break
     if not isinstance(content, dict) or not any(isinstance(value, torch.Tensor) for value in content.values()):
-        raise ValueError(f"{path} holds no state_dict of tensors.")
+        raise InputError(f"{path} holds no state_dict of tensors.")
     tensors = {strip_prefixes(key): value for key, value in content.items() if isinstance(value, torch.Tensor)}
     if any(key.startswith(_ENCODER_PREFIXES) for key in tensors):
         # a whole model (pre-training network, SwinUNETR): keep its encoder only
@@ -75,7 +77,8 @@ def load_pretrained_encoder(encoder: nn.Module, path: str | os.PathLike, first_l
     patch embedding ``patch_embed.proj.weight`` ``(E, 1, 2, 2, 2)`` then meets ``(E, N, 2, 2, 2)``:
     ``first_layer="replicate"`` copies the kernel to every channel scaled by ``1/N`` (the response to
     ``N`` identical channels equals the pre-trained one), ``"reinit"`` keeps the fresh initialisation.
-    Any other shape mismatch is an error.
+    Any other shape mismatch is an error; a checkpoint of another attention window size (``window_size``)
+    is refused with both sizes named.
 
     Args:
         encoder: the module whose state_dict keys match the Swin encoder's.
@@ -87,13 +90,15 @@ def load_pretrained_encoder(encoder: nn.Module, path: str | os.PathLike, first_l
         the :class:`TransferReport`.
 
     Raises:
-        ValueError: unknown policy, a shape mismatch (key and both shapes named), or no tensor of the
-            checkpoint matches the encoder (a checkpoint of another architecture).
+        ValueError: unknown policy, another window size (both named), a shape mismatch (key and both
+            shapes named), or no tensor of the checkpoint matches the encoder (a checkpoint of another
+            architecture).
     """
     if first_layer not in FIRST_LAYER_POLICIES:
-        raise ValueError(f"first_layer must be one of {FIRST_LAYER_POLICIES}, got {first_layer!r}.")
+        raise InputError(f"first_layer must be one of {FIRST_LAYER_POLICIES}, got {first_layer!r}.")
     source = read_encoder_state(path)
     target = encoder.state_dict()
+    _check_window_size(path, window_size_of(source), window_size_of(target))
     report = TransferReport(missing=[key for key in target if key not in source],
                             unexpected=[key for key in source if key not in target])
     merged = dict(target)
@@ -111,17 +116,25 @@ def load_pretrained_encoder(encoder: nn.Module, path: str | os.PathLike, first_l
             else:
                 report.reinitialised.append(key)
         else:
-            raise ValueError(f"{path}: shape mismatch for {key!r}: checkpoint {tuple(loaded.shape)}, "
+            raise InputError(f"{path}: shape mismatch for {key!r}: checkpoint {tuple(loaded.shape)}, "
                              f"network {tuple(expected.shape)}; was it pre-trained with another feature_size "
                              "or architecture?")
     if not report.matched:
-        raise ValueError(f"{path}: none of its {len(source)} tensors matches the encoder "
+        raise InputError(f"{path}: none of its {len(source)} tensors matches the encoder "
                          f"(e.g. checkpoint {list(source)[:3]}, network {list(target)[:3]}); "
                          "it is not a checkpoint of this architecture.")
     encoder.load_state_dict(merged, strict=True)
     (logger or logging.getLogger(__name__)).info(f"pre-trained encoder from {path}: {report.summary()}; "
                                                  f"missing: {report.missing}; unexpected: {report.unexpected}")
     return report
+
+
+def _check_window_size(path: str | os.PathLike, pretrained: int | None, network: int | None) -> None:
+    if pretrained is not None and network is not None and pretrained != network:
+        raise InputError(f"{path} was pre-trained with window_size {pretrained}, but the network has window_size "
+                         f"{network}: pre-training and fine-tuning must use the same window size (its relative "
+                         f"position tables have (2w-1)^3 rows); set window_size to {pretrained} when fine-tuning, "
+                         f"or pre-train with {network}.")
 
 
 def _differs_in_input_channels_only(loaded: torch.Tensor, expected: torch.Tensor) -> bool:

@@ -8,8 +8,11 @@ from typing import Any
 import numpy as np
 import torch
 from monai.config import KeysCollection
-from monai.data import MetaTensor
+from monai.data import MetaTensor, NibabelReader
 from monai.transforms import LoadImage, MapTransform
+
+from taco.data.datalist_builder import IMAGE_EXTENSIONS, MGH_EXTENSIONS
+from taco.utils.input_errors import InputError, InputFileNotFoundError
 
 __all__ = ["LoadModalitiesd"]
 
@@ -21,7 +24,9 @@ class LoadModalitiesd(MapTransform):
     volumes are the modalities (the form MONAI Label stores). Every check
     raises an error that names the subject, the modality and the file:
 
-    - a missing file (``FileNotFoundError``) or one the readers cannot open (``ValueError``);
+    - a missing file (``FileNotFoundError``) or one the readers cannot open (``ValueError``, listing
+      the accepted formats: NIfTI, NRRD, MetaImage, FreeSurfer MGH (``.mgz``, read with nibabel) or a
+      DICOM series folder);
     - an image that is not 3-D: a 4-D file with one volume is used as 3-D, more volumes are an error;
     - non-finite voxels (NaN or inf);
     - modalities of one subject with different shapes or affines (they must be co-registered and
@@ -54,6 +59,7 @@ class LoadModalitiesd(MapTransform):
         self.affine_tolerance = affine_tolerance
         self.num_modalities = num_modalities
         self.loader = LoadImage(reader=reader, image_only=True, ensure_channel_first=True)
+        self.mgh_reader = NibabelReader()
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
@@ -63,7 +69,7 @@ class LoadModalitiesd(MapTransform):
             one_file_per_modality = isinstance(d[key], (list, tuple))
             files = list(d[key]) if one_file_per_modality else [d[key]]
             if not files:
-                raise ValueError(f"subject {subject!r}: {key!r} lists no image files.")
+                raise InputError(f"subject {subject!r}: {key!r} lists no image files.")
             volumes = [self._load(file, self._modality(index, len(files)), subject, one_file_per_modality)
                        for index, file in enumerate(files)]
             reference = reference or (volumes[0], files[0])
@@ -71,15 +77,15 @@ class LoadModalitiesd(MapTransform):
                 self._check_same_grid(*reference, volume, file, subject)
             image = torch.cat([volume.as_tensor() for volume in volumes], dim=0)
             if self.num_modalities is not None and image.shape[0] != self.num_modalities:
-                raise ValueError(f"subject {subject!r}: {key!r} has {image.shape[0]} modalities, the network expects "
+                raise InputError(f"subject {subject!r}: {key!r} has {image.shape[0]} modalities, the network expects "
                                  f"{self.num_modalities} ({self.modality_names or 'see the config'}); files: {files}.")
-            d[key] = MetaTensor(image, affine=volumes[0].affine, meta=dict(volumes[0].meta))
+            d[key] = MetaTensor(image, meta=dict(volumes[0].meta))  # the meta carries the affine
             d[key].meta["modality_files"] = [str(file) for file in files]
         for key in self.label_keys:
             if key not in d:
                 if self.allow_missing_keys:
                     continue
-                raise KeyError(f"subject {subject!r}: no {key!r} entry (keys: {list(d)}).")
+                raise InputError(f"subject {subject!r}: no {key!r} entry (keys: {list(d)}).")
             file = d[key]
             d[key] = self._load(file, str(key), subject, single_volume=True)
             if reference is not None:
@@ -94,29 +100,32 @@ class LoadModalitiesd(MapTransform):
     def _load(self, file: str, modality: str, subject: Any, single_volume: bool) -> MetaTensor:
         where = f"subject {subject!r}, {modality}, file {file}"
         try:
-            volume = self.loader(file)
+            is_mgh = str(file).lower().endswith(MGH_EXTENSIONS)
+            volume = self.loader(file, reader=self.mgh_reader if is_mgh else None)
         except FileNotFoundError as error:
-            raise FileNotFoundError(f"{where}: file not found.") from error
+            raise InputFileNotFoundError(f"{where}: file not found.") from error
         except Exception as error:  # the readers raise many types; all mean "cannot read this file"
-            raise ValueError(f"{where}: cannot be read as an image ({type(error).__name__}: {error}).") from error
+            reason = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+            raise InputError(f"{where}: cannot be read as an image ({type(error).__name__}: {reason}); accepted "
+                             f"formats: {', '.join(IMAGE_EXTENSIONS)} files or a DICOM series folder.") from error
         if volume.ndim != 4:
-            raise ValueError(f"{where}: expected a 3-D image, got shape {tuple(volume.shape)} after loading.")
+            raise InputError(f"{where}: expected a 3-D image, got shape {tuple(volume.shape)} after loading.")
         if single_volume and volume.shape[0] != 1:
-            raise ValueError(f"{where}: expected a 3-D image, got a 4-D image with {volume.shape[0]} volumes.")
+            raise InputError(f"{where}: expected a 3-D image, got a 4-D image with {volume.shape[0]} volumes.")
         non_finite = int((~torch.isfinite(volume.as_tensor())).sum())
         if non_finite:
-            raise ValueError(f"{where}: {non_finite} non-finite voxels (NaN or inf).")
+            raise InputError(f"{where}: {non_finite} non-finite voxels (NaN or inf).")
         return volume
 
     def _check_same_grid(self, reference: MetaTensor, reference_file: str, volume: MetaTensor, file: str,
                          subject: Any) -> None:
         if volume.shape[1:] != reference.shape[1:]:
-            raise ValueError(
+            raise InputError(
                 f"subject {subject!r}: images have different shapes, {tuple(reference.shape[1:])} in "
                 f"{reference_file} and {tuple(volume.shape[1:])} in {file}; register and resample them "
                 "to one grid first.")
         difference = np.abs(np.asarray(volume.affine) - np.asarray(reference.affine)).max()
         if difference > self.affine_tolerance:
-            raise ValueError(
+            raise InputError(
                 f"subject {subject!r}: images have different affines (max difference {difference:.4g}) in "
                 f"{reference_file} and {file}; register and resample them to one grid first.")

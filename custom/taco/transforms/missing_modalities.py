@@ -13,6 +13,7 @@ from monai.transforms import MapTransform, Randomizable
 from torch.nn import functional as F
 
 from taco.data.modality_mean import load_modality_mean
+from taco.utils.input_errors import InputError
 
 __all__ = ["FILL_STRATEGIES", "ModalityFill", "RandModalityDropoutd", "copy_sources", "modality_subsets",
            "subset_name"]
@@ -28,7 +29,7 @@ def modality_subsets(num_modalities: int) -> list[tuple[int, ...]]:
     ``(0, 1, 2, 3), (0, 1, 2), (0, 1, 3), (0, 2, 3), (1, 2, 3), (0, 1), ..., (3,)``.
     """
     if num_modalities < 1:
-        raise ValueError(f"need at least one modality, got {num_modalities}.")
+        raise InputError(f"need at least one modality, got {num_modalities}.")
     return [subset for size in range(num_modalities, 0, -1)
             for subset in itertools.combinations(range(num_modalities), size)]
 
@@ -69,9 +70,9 @@ class ModalityFill:
 
     def __init__(self, strategy: str = "zeros", mean_image: torch.Tensor | str | os.PathLike | None = None):
         if strategy not in FILL_STRATEGIES:
-            raise ValueError(f"fill strategy must be one of {FILL_STRATEGIES}, got {strategy!r}.")
+            raise InputError(f"fill strategy must be one of {FILL_STRATEGIES}, got {strategy!r}.")
         if strategy == "mean" and (mean_image is None or (isinstance(mean_image, str) and not mean_image)):
-            raise ValueError("fill strategy 'mean' needs mean_image: the dataset-mean image or its file.")
+            raise InputError("fill strategy 'mean' needs mean_image: the dataset-mean image or its file.")
         self.strategy = strategy
         self._mean_image = mean_image
 
@@ -109,7 +110,7 @@ class ModalityFill:
     def _mean_on_grid(self, spatial_shape: Sequence[int], num_modalities: int) -> torch.Tensor:
         mean = self.mean_image
         if mean.ndim != 4 or mean.shape[0] != num_modalities:
-            raise ValueError(f"the mean image has shape {tuple(mean.shape)}, expected ({num_modalities}, D, H, W) "
+            raise InputError(f"the mean image has shape {tuple(mean.shape)}, expected ({num_modalities}, D, H, W) "
                              "for this model's modalities.")
         if tuple(mean.shape[1:]) != tuple(spatial_shape):
             mean = F.interpolate(mean[None].float(), size=tuple(spatial_shape), mode="trilinear",
@@ -135,7 +136,7 @@ class RandModalityDropoutd(Randomizable, MapTransform):
                  present_key: str | None = None, allow_missing_keys: bool = False):
         super().__init__(keys, allow_missing_keys)
         if not 0.0 <= prob <= 1.0:
-            raise ValueError(f"prob must be in [0, 1], got {prob}.")
+            raise InputError(f"prob must be in [0, 1], got {prob}.")
         self.prob = prob
         self.fill = fill or ModalityFill("zeros")
         self.present_key = present_key

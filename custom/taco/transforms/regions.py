@@ -10,6 +10,8 @@ from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.transforms import MapTransform
 
+from taco.utils.input_errors import InputError
+
 __all__ = ["BRATS_REGIONS", "LabelToRegionsd", "RegionsToLabeld", "check_regions"]
 
 BRATS_REGIONS = {"TC": (1, 4), "WT": (1, 2, 4), "ET": (4,)}
@@ -19,12 +21,12 @@ BRATS_REGIONS = {"TC": (1, 4), "WT": (1, 2, 4), "ET": (4,)}
 def check_regions(regions: Mapping[str, Sequence[int]]) -> dict[str, tuple[int, ...]]:
     """Validate a region mapping ``{name: label values}`` and return it with tuples of ints."""
     if not regions:
-        raise ValueError("regions must name at least one region, e.g. {'TC': [1, 4], 'WT': [1, 2, 4], 'ET': [4]}.")
+        raise InputError("regions must name at least one region, e.g. {'TC': [1, 4], 'WT': [1, 2, 4], 'ET': [4]}.")
     checked = {}
     for name, values in regions.items():
         values = tuple(int(value) for value in values)
         if not values or 0 in values:
-            raise ValueError(f"region {name!r} must list non-background label values (not 0), got {values}.")
+            raise InputError(f"region {name!r} must list non-background label values (not 0), got {values}.")
         checked[str(name)] = values
     return checked
 
@@ -66,12 +68,12 @@ class LabelToRegionsd(MapTransform):
         for key in self.key_iterator(d):
             label = d[key]
             if label.ndim != 4 or label.shape[0] != 1:
-                raise ValueError(f"subject {d.get(self.subject_key)!r}: {key!r} ({_filename(label)}) must be one "
+                raise InputError(f"subject {d.get(self.subject_key)!r}: {key!r} ({_filename(label)}) must be one "
                                  f"label map (1, D, H, W), got shape {tuple(label.shape)}.")
             values = torch.as_tensor(label).round().to(torch.int64)
             unknown = sorted(set(torch.unique(values).tolist()) - set(self.known_values))
             if unknown:
-                raise ValueError(f"subject {d.get(self.subject_key)!r}: {key!r} ({_filename(label)}) holds label "
+                raise InputError(f"subject {d.get(self.subject_key)!r}: {key!r} ({_filename(label)}) holds label "
                                  f"values {unknown} outside the mapping {self.regions} (known values "
                                  f"{self.known_values}); set 'regions' for this dataset's labelling convention.")
             channels = torch.cat([torch.isin(values, torch.tensor(region)) for region in self.regions.values()])
@@ -103,7 +105,7 @@ class RegionsToLabeld(MapTransform):
             contained = set().union(*(other for other in sets if other < own))
             remaining = own - contained
             if len(remaining) != 1:
-                raise ValueError(f"region {name!r} {sorted(own)} has label values {sorted(remaining)} of its own "
+                raise InputError(f"region {name!r} {sorted(own)} has label values {sorted(remaining)} of its own "
                                  "after removing the regions inside it; need exactly one to write a label map.")
             self.paint_values.append(remaining.pop())
 

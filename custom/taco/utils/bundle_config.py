@@ -9,6 +9,8 @@ from typing import Any
 
 from monai.bundle import ConfigParser
 
+from taco.utils.input_errors import InputFileNotFoundError
+
 __all__ = ["read_bundle_config"]
 
 
@@ -17,7 +19,8 @@ def read_bundle_config(bundle_root: str | os.PathLike, config_files: Sequence[st
     """A parser over ``bundle_root/configs/<config_files>`` (merged in order) with ``overrides`` applied.
 
     ``bundle_root`` is set to the given folder, so the bundle's relative paths resolve as
-    they do when it runs itself. Components are instantiated afresh on each ``get_parsed_content``.
+    they do when it runs itself. Like any ``ConfigParser``, it instantiates a component once and returns the same
+    object on later ``get_parsed_content`` calls (``lazy=False`` builds it again).
 
     Raises:
         FileNotFoundError: a config file is missing (its path is named).
@@ -26,8 +29,8 @@ def read_bundle_config(bundle_root: str | os.PathLike, config_files: Sequence[st
     files = [root / "configs" / name for name in config_files]
     for file in files:
         if not file.is_file():
-            raise FileNotFoundError(f"bundle config not found: {file} (bundle_root {root}, "
-                                    f"config files {list(config_files)})")
+            raise InputFileNotFoundError(f"bundle config not found: {file} (bundle_root {root}, "
+                                         f"config files {list(config_files)})")
     parser = ConfigParser(ConfigParser.load_config_files([str(file) for file in files]))
     parser["bundle_root"] = str(root)
     for key, value in (overrides or {}).items():

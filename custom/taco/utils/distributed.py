@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
+from taco.utils.input_errors import InputError
+
 __all__ = ["gather_across_ranks", "scale_gradient", "world_size"]
 
 
@@ -33,7 +35,7 @@ def gather_across_ranks(tensor: torch.Tensor) -> torch.Tensor:
     shapes = [torch.empty_like(shape) for _ in range(count)]
     dist.all_gather(shapes, shape)
     if any(not torch.equal(other, shape) for other in shapes):
-        raise ValueError(f"gather_across_ranks needs the same shape on every rank, got "
+        raise InputError(f"gather_across_ranks needs the same shape on every rank, got "
                          f"{[tuple(other.tolist()) for other in shapes]}; keep the batch size fixed "
                          "(drop_last=True) and crop every image to one roi_size.")
     parts = [torch.empty_like(tensor) for _ in range(count)]

@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from taco.utils.input_errors import InputError, InputFileNotFoundError
+
 __all__ = ["WRAPPER_PREFIXES", "load_model_weights", "pickled_objects_refused", "read_weights_file", "strip_prefixes"]
 
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
@@ -24,17 +26,23 @@ def read_weights_file(path: str | os.PathLike, role: str = "weights") -> object:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{role} not found: {path}")
+        raise InputFileNotFoundError(f"{role} not found: {path}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise pickled_objects_refused(path, error) from error
 
 
-def pickled_objects_refused(path: str | os.PathLike, error: Exception) -> ValueError:
-    """The error for a file that ``torch.load(weights_only=True)`` refused: it names the file and why."""
-    return ValueError(f"refused to load {path}: it holds pickled Python objects, not only tensors, and "
-                      f"unpickling them could run arbitrary code (loading with weights_only=True failed: {error}).")
+def pickled_objects_refused(path: str | os.PathLike, error: Exception) -> InputError:
+    """The error for a file that ``torch.load(weights_only=True)`` refused: it names the file and why.
+
+    Of torch's several paragraphs only the line naming the refused object is kept (the whole text is
+    the error's cause).
+    """
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    reason = next((line for line in lines if line.startswith("WeightsUnpickler error:")), lines[0] if lines else "")
+    return InputError(f"refused to load {path}: it holds pickled Python objects, not only tensors, and unpickling "
+                      f"them could run arbitrary code (torch.load with weights_only=True: {reason}).")
 
 
 def strip_prefixes(key: str, prefixes: tuple[str, ...] = WRAPPER_PREFIXES) -> str:
@@ -67,10 +75,10 @@ def load_model_weights(network: nn.Module, path: str | os.PathLike, key: str | N
     state = read_weights_file(path, "model weights (train the bundle first, or set model_file)")
     if key is not None:
         if not isinstance(state, dict) or key not in state:
-            raise ValueError(f"{path} has no {key!r} entry (entries: {list(state) if isinstance(state, dict) else []}).")
+            raise InputError(f"{path} has no {key!r} entry (entries: {list(state) if isinstance(state, dict) else []}).")
         state = state[key]
     if not isinstance(state, dict):
-        raise ValueError(f"{path} holds a {type(state).__name__}, not a state_dict.")
+        raise InputError(f"{path} holds a {type(state).__name__}, not a state_dict.")
     state = {strip_prefixes(name): value for name, value in state.items()}
     expected = network.state_dict()
     missing = [name for name in expected if name not in state]
@@ -79,7 +87,7 @@ def load_model_weights(network: nn.Module, path: str | os.PathLike, key: str | N
                   for name, tensor in expected.items()
                   if name in state and isinstance(state[name], torch.Tensor) and state[name].shape != tensor.shape]
     if missing or unexpected or mismatched:
-        raise ValueError(f"{path} does not fit the network {type(network).__name__} (another architecture or "
+        raise InputError(f"{path} does not fit the network {type(network).__name__} (another architecture or "
                          f"configuration?): {len(missing)} missing keys {missing[:5]}, {len(unexpected)} unexpected "
                          f"keys {unexpected[:5]}, {len(mismatched)} shape mismatches {mismatched[:5]}.")
     network.load_state_dict(state, strict=True)

@@ -6,7 +6,6 @@ import json
 import subprocess
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from taco_tools.benchmark.plan import Stage
 from taco_tools.bundle_command import REPOSITORY_ROOT

@@ -9,7 +9,7 @@ import numpy as np
 from taco.data.splits import split_sizes
 from taco_tools.demo_data.anatomy import load_reference_anatomy
 from taco_tools.demo_data.deformation import apply_mass_effect, deform_tissue_maps, random_deformation
-from taco_tools.demo_data.mr_physics import (COMPARTMENTS, MODALITIES, NOISE_LEVEL_RANGE, SIGNAL_MAXIMUM,
+from taco_tools.demo_data.mr_physics import (COMPARTMENTS, NOISE_LEVEL_RANGE, SIGNAL_MAXIMUM,
                                              add_rician_noise, random_bias_field, simulate_contrasts)
 from taco_tools.demo_data.tumour import (LESION_LABELS, TUMOUR_GRADES, TUMOUR_RADIUS_MM_RANGE, TumourGrade,
                                          grow_tumour, insert_lesion, pick_tumour_centre)

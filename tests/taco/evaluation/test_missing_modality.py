@@ -1,0 +1,63 @@
+import logging
+
+import pytest
+import torch
+from monai.data import DataLoader, Dataset
+from monai.engines import SupervisedEvaluator
+from monai.handlers import MeanDice, from_engine
+from monai.transforms import AsDiscreted
+from torch import nn
+
+from taco.evaluation import ModalitySubsetBatch, evaluate_modality_subsets
+from taco.transforms import ModalityFill
+
+NAMES = ["t1", "t1ce", "t2", "flair"]
+
+
+class FirstChannelOnly(nn.Module):
+    """Predicts the two regions from modality 0 alone: region maps = channel 0 twice."""
+
+    def forward(self, image):
+        return image[:, :1].repeat(1, 2, 1, 1, 1)
+
+
+def _evaluator(fill):
+    mask = torch.zeros(1, 8, 8, 8)
+    mask[:, 2:6, 2:6, 2:6] = 1
+    data = [{"image": mask.repeat(4, 1, 1, 1), "label": mask.repeat(2, 1, 1, 1)} for _ in range(3)]
+    prepare_batch = ModalitySubsetBatch(ModalityFill(fill))
+    evaluator = SupervisedEvaluator(
+        device=torch.device("cpu"), val_data_loader=DataLoader(Dataset(data), batch_size=2),
+        network=FirstChannelOnly(), postprocessing=AsDiscreted(keys="pred", threshold=0.5),
+        key_val_metric={"dice": MeanDice(output_transform=from_engine(["pred", "label"]))},
+        prepare_batch=prepare_batch)
+    return evaluator, prepare_batch
+
+
+@pytest.mark.parametrize("fill", ["zeros", "copy"])
+def test_every_subset_is_evaluated_with_its_fill(fill):
+    evaluator, prepare_batch = _evaluator(fill)
+    rows = evaluate_modality_subsets(evaluator, prepare_batch, NAMES, channel_names=["TC", "WT"])
+    means = [row for row in rows if row["channel"] == "mean"]
+    assert len(means) == 15 and len(rows) == 15 * 3
+    assert means[0]["subset"] == "t1+t1ce+t2+flair" and means[0]["num_modalities"] == 4
+    for row in rows:
+        has_t1 = "t1" in row["subset"].split("+")
+        # zeros: without t1 the prediction is empty (dice 0); copy: t1 is copied from a present, identical channel
+        expected = 1.0 if has_t1 or fill == "copy" else 0.0
+        assert row["value"] == pytest.approx(expected), row
+    assert prepare_batch.present is None
+
+
+def test_the_sweep_reports_no_best_metric(caplog):
+    evaluator, prepare_batch = _evaluator("zeros")
+    with caplog.at_level(logging.INFO):
+        evaluate_modality_subsets(evaluator, prepare_batch, NAMES)
+    assert "modalities t1+t1ce+t2+flair: dice=1.0000" in caplog.text
+    assert "best metric" not in caplog.text
+
+
+def test_channel_names_must_match_the_details():
+    evaluator, prepare_batch = _evaluator("zeros")
+    with pytest.raises(ValueError, match="3 channels|names 3"):
+        evaluate_modality_subsets(evaluator, prepare_batch, NAMES, channel_names=["TC", "WT", "ET"])

@@ -1,0 +1,185 @@
+"""InterInstanceRankingLoss: agreement with the loop reference, and properties of the loss itself."""
+
+import pytest
+import torch
+
+from taco.losses import InterInstanceRankingLoss, IntraInstanceRankingLoss, TokenGeometry
+from taco_tools.loss_reference import reference_inter_instance_loss, reference_mutual_nearest_neighbours
+from tests.taco.losses.ranking_loss_checks import RankingLossChecks
+
+TOLERANCE = {"atol": 1e-5, "rtol": 1e-5}
+
+
+def shared_anatomy(num_subjects, num_tokens, channels, dtype=torch.float64, seed=0):
+    """Token sets of subjects that share an anatomy, so that part (not all) of the tokens match across subjects."""
+    generator = torch.Generator().manual_seed(seed)
+    anatomy = torch.randn(num_tokens, channels, generator=generator, dtype=dtype)
+    subjects = anatomy + 0.7 * torch.randn(num_subjects, num_tokens, channels, generator=generator, dtype=dtype)
+    tokens1 = subjects + 0.4 * torch.randn(subjects.shape, generator=generator, dtype=dtype)
+    tokens2 = subjects + 0.4 * torch.randn(subjects.shape, generator=generator, dtype=dtype)
+    return tokens1.requires_grad_(), tokens2.requires_grad_()
+
+
+def collapsed(num_tokens, channels, seed=0):
+    """Tokens all within 1e-3 of one direction: against any other set they have a single mutual match."""
+    generator = torch.Generator().manual_seed(seed)
+    direction = torch.randn(channels, generator=generator, dtype=torch.float64)
+    return direction + 1e-3 * torch.randn(num_tokens, channels, generator=generator, dtype=torch.float64)
+
+
+def seeded(seed=11):
+    return torch.Generator().manual_seed(seed)
+
+
+def assert_matches_reference(tokens1, tokens2, pairs=None, **options):
+    fast = InterInstanceRankingLoss(**options)(tokens1, tokens2, generator=seeded(), pairs=pairs)
+    reference = reference_inter_instance_loss(tokens1, tokens2, generator=seeded(), pairs=pairs, **options)
+    fast_gradients = torch.autograd.grad(fast, (tokens1, tokens2))
+    reference_gradients = torch.autograd.grad(reference, (tokens1, tokens2))
+
+    torch.testing.assert_close(fast.detach(), reference.detach(), **TOLERANCE)
+    for fast_gradient, reference_gradient in zip(fast_gradients, reference_gradients):
+        torch.testing.assert_close(fast_gradient, reference_gradient, **TOLERANCE)
+    return fast.detach()
+
+
+@pytest.mark.parametrize(
+    "num_subjects, num_tokens, channels, pairs, dtype",
+    [
+        (2, 11, 8, None, torch.float64),
+        (3, 27, 16, None, torch.float64),
+        (3, 27, 16, [[0, 1], [2, 0], [1, 2], [2, 1]], torch.float64),
+        (4, 64, 32, None, torch.float64),
+        (4, 36, 24, [[3, 0], [0, 3], [1, 2]], torch.float64),
+        (4, 48, 32, None, torch.float32),
+        (2, 20, 12, [[1, 0]], torch.float32),
+    ],
+)
+def test_matches_reference(num_subjects, num_tokens, channels, pairs, dtype):
+    # the reference matches and selects on detached values, so equal gradients also show that
+    # mutual-nearest-neighbour and k-NN selection carry no gradient in the fast loss
+    tokens1, tokens2 = shared_anatomy(num_subjects, num_tokens, channels, dtype, seed=num_tokens)
+    pairs = None if pairs is None else torch.tensor(pairs)
+    assert assert_matches_reference(tokens1, tokens2, pairs) > 0
+
+
+@pytest.mark.parametrize("num_neighbours, margin, max_pairs", [(3, 0.2, 3), (1, 0.6, 2), (4, 0.4, 20)])
+def test_matches_reference_with_other_settings(num_neighbours, margin, max_pairs):
+    tokens1, tokens2 = shared_anatomy(4, 30, 12, seed=5)
+    assert_matches_reference(tokens1, tokens2, num_neighbours=num_neighbours, margin=margin, max_pairs=max_pairs)
+
+
+def test_pairs_without_used_anchors_are_left_out():
+    tokens1, tokens2 = shared_anatomy(3, 24, 16, seed=2)
+    tokens2 = tokens2.detach().clone()
+    tokens2[1] = collapsed(24, 16)
+    tokens2.requires_grad_()
+    pairs = torch.tensor([[0, 1], [1, 2], [2, 0]])
+    # pair (0, 1) has a single mutual match in both directions, hence no anchor with a matched neighbour
+    assert len(reference_mutual_nearest_neighbours(tokens1[0], tokens2[1])) == 1
+    assert len(reference_mutual_nearest_neighbours(tokens2[1], tokens1[0])) == 1
+
+    assert assert_matches_reference(tokens1, tokens2, pairs) > 0
+
+
+def test_zero_attached_to_the_graph_when_no_anchor_is_used():
+    tokens1, tokens2 = shared_anatomy(2, 24, 16, seed=2)
+    tokens2 = tokens2.detach().clone()
+    tokens2[1] = collapsed(24, 16)
+    tokens2.requires_grad_()
+    value = InterInstanceRankingLoss()(tokens1, tokens2, generator=seeded(), pairs=torch.tensor([[0, 1]]))
+    value.backward()
+
+    assert value.item() == 0.0 and value.requires_grad
+    assert torch.count_nonzero(tokens1.grad) == 0 and torch.count_nonzero(tokens2.grad) == 0
+
+
+@pytest.mark.parametrize("num_tokens", [7, 9, 30])
+def test_matches_reference_when_every_token_is_matched(num_tokens):
+    # token sets of paired subjects are permutations of each other: every token is a mutual match and
+    # the negatives come from all of B except the anchor's match and its positives
+    generator = torch.Generator().manual_seed(num_tokens)
+    tokens1 = torch.randn(3, num_tokens, 10, generator=generator, dtype=torch.float64)
+    tokens2 = torch.stack([tokens1[(q - 1) % 3][torch.randperm(num_tokens, generator=generator)] for q in range(3)])
+    tokens1.requires_grad_()
+    tokens2.requires_grad_()
+    pairs = torch.tensor([[0, 1], [1, 2], [2, 0]])
+    for p, q in pairs.tolist():
+        assert len(reference_mutual_nearest_neighbours(tokens1[p], tokens2[q])) == num_tokens
+
+    assert assert_matches_reference(tokens1, tokens2, pairs, margin=0.8) > 0
+
+
+def test_matches_reference_when_every_token_is_matched_and_pairs_are_drawn():
+    generator = torch.Generator().manual_seed(0)
+    tokens1 = torch.randn(2, 16, 8, generator=generator, dtype=torch.float64)
+    tokens2 = tokens1.flip(0).clone().requires_grad_()
+    tokens1.requires_grad_()
+    assert assert_matches_reference(tokens1, tokens2) > 0
+
+
+def test_zero_when_neighbours_are_far_closer_than_the_rest():
+    # clusters of k + 1 tokens around orthogonal centres, the same in every image up to 1e-3: every token
+    # matches its counterpart, positives are cluster mates, negatives lie in other clusters
+    generator = torch.Generator().manual_seed(0)
+    cluster = torch.arange(18) // 6
+    layout = 10.0 * torch.nn.functional.one_hot(cluster, 8).double() + 0.05 * torch.randn(18, 8, generator=generator)
+    tokens1 = (layout + 1e-3 * torch.randn(3, 18, 8, generator=generator)).requires_grad_()
+    tokens2 = (layout + 1e-3 * torch.randn(3, 18, 8, generator=generator)).requires_grad_()
+    value = InterInstanceRankingLoss()(tokens1, tokens2, generator=seeded())
+    value.backward()
+
+    assert len(reference_mutual_nearest_neighbours(tokens1[0], tokens2[1])) == 18
+    assert value.item() == 0.0
+    assert torch.count_nonzero(tokens1.grad) == 0 and torch.count_nonzero(tokens2.grad) == 0
+
+
+@pytest.mark.parametrize("inter_first", [True, False])
+def test_sharing_token_geometry_with_the_intra_loss_changes_nothing(inter_first):
+    # the geometry caches per-set quantities: whichever loss fills the cache, both must still see gradients
+    tokens1, tokens2 = shared_anatomy(3, 27, 16)
+    intra = IntraInstanceRankingLoss(ranking_metric="euclidean")
+    inter = InterInstanceRankingLoss()
+
+    def both(first, second):
+        generator = seeded()
+        if inter_first:
+            value = inter(first, second, generator=generator)
+            return value + intra(first, second, generator=generator)
+        value = intra(first, second, generator=generator)
+        return value + inter(first, second, generator=generator)
+
+    separate = both(tokens1, tokens2)
+    shared = both(TokenGeometry(tokens1), TokenGeometry(tokens2))
+    torch.testing.assert_close(shared, separate, **TOLERANCE)
+    for shared_gradient, separate_gradient in zip(
+        torch.autograd.grad(shared, (tokens1, tokens2)), torch.autograd.grad(separate, (tokens1, tokens2))
+    ):
+        torch.testing.assert_close(shared_gradient, separate_gradient, **TOLERANCE)
+
+
+def test_gradients_reach_only_the_paired_subjects():
+    tokens1, tokens2 = shared_anatomy(3, 27, 16)
+    InterInstanceRankingLoss()(tokens1, tokens2, generator=seeded(), pairs=torch.tensor([[0, 1]])).backward()
+
+    # direction 0 ranks inside tokens2[1], direction 1 inside tokens1[0]
+    for gradient in (tokens1.grad[0], tokens2.grad[1]):
+        assert torch.isfinite(gradient).all() and gradient.abs().sum() > 0
+    for gradient in (tokens1.grad[1:], tokens2.grad[0], tokens2.grad[2]):
+        assert torch.count_nonzero(gradient) == 0
+
+
+def test_single_subject_gives_zero_attached_to_the_graph():
+    tokens1, tokens2 = shared_anatomy(1, 16, 8)
+    value = InterInstanceRankingLoss()(tokens1, tokens2, generator=seeded())
+    value.backward()
+
+    assert value.item() == 0.0 and value.requires_grad
+    assert torch.count_nonzero(tokens1.grad) == 0
+
+
+class TestInputsAndRandomness(RankingLossChecks):
+    loss_class = InterInstanceRankingLoss
+    min_tokens = staticmethod(lambda num_neighbours: num_neighbours + 2)
+    make_tokens = staticmethod(shared_anatomy)
+    randomness_shape = (4, 27, 16)

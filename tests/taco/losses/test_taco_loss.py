@@ -1,0 +1,89 @@
+import pytest
+import torch
+
+from taco.losses import InterInstanceRankingLoss, IntraInstanceRankingLoss, TacoLoss
+from tests.gloo import run_on_ranks
+
+
+def inputs(seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    reconstruction = torch.randn(4, 1, 4, 4, 4, generator=generator, requires_grad=True)
+    target = torch.randn(4, 1, 4, 4, 4, generator=generator)
+    tokens1 = torch.randn(2, 27, 8, generator=generator, requires_grad=True)
+    tokens2 = torch.randn(2, 27, 8, generator=generator, requires_grad=True)
+    return reconstruction, target, tokens1, tokens2
+
+
+def test_total_is_the_weighted_sum_of_the_separately_computed_terms():
+    reconstruction, target, tokens1, tokens2 = inputs()
+    terms = TacoLoss(reconstruction_weight=2.0, intra_weight=3.0, inter_weight=4.0)(
+        reconstruction, target, tokens1, tokens2, generator=torch.Generator().manual_seed(5))
+    generator = torch.Generator().manual_seed(5)  # intra draws first, then inter, from one generator
+    intra = IntraInstanceRankingLoss()(tokens1, tokens2, generator=generator)
+    inter = InterInstanceRankingLoss()(tokens1, tokens2, generator=generator)
+    torch.testing.assert_close(terms["reconstruction"], torch.nn.functional.mse_loss(reconstruction, target))
+    torch.testing.assert_close(terms["intra"], intra)
+    torch.testing.assert_close(terms["inter"], inter)
+    torch.testing.assert_close(terms["loss"], 2 * terms["reconstruction"] + 3 * intra + 4 * inter)
+
+
+def test_zero_weight_terms_are_not_computed():
+    reconstruction, target, tokens1, tokens2 = inputs()
+    generator = torch.Generator().manual_seed(0)
+    state = generator.get_state()
+    terms = TacoLoss(intra_weight=0.0, inter_weight=0.0)(reconstruction, target, tokens1, tokens2, generator=generator)
+    assert terms["intra"] == 0 and terms["inter"] == 0
+    assert torch.equal(generator.get_state(), state), "a skipped term must not consume random draws"
+    terms["loss"].backward()
+    assert tokens1.grad is None and reconstruction.grad is not None
+
+
+def test_negative_weight_is_refused():
+    with pytest.raises(ValueError, match="inter_weight must be >= 0, got -1"):
+        TacoLoss(inter_weight=-1)
+
+
+
+def cross_rank_inter_loss(rank: int, tokens1: torch.Tensor, tokens2: torch.Tensor, max_pairs: int) -> dict:
+    """On one of 2 ranks: the inter term of TacoLoss on this rank's half, without and with cross-rank pairs."""
+    import taco.losses.inter_instance as inter_instance
+
+    draw, drawn = inter_instance.draw_subject_pairs, []
+
+    def recording_draw(*args, **kwargs):
+        pairs = draw(*args, **kwargs)
+        drawn.append(pairs.shape[0])
+        return pairs
+
+    inter_instance.draw_subject_pairs = recording_draw
+    result = {}
+    for name, across in (("local", False), ("global", True)):
+        local1 = tokens1[2 * rank:2 * rank + 2].clone().requires_grad_(True)
+        local2 = tokens2[2 * rank:2 * rank + 2].clone().requires_grad_(True)
+        loss = TacoLoss(inter=InterInstanceRankingLoss(max_pairs=max_pairs), reconstruction_weight=0.0,
+                        intra_weight=0.0, inter_weight=1.0, inter_across_ranks=across)
+        unused = torch.zeros(4, 1, 2, 2, 2)
+        terms = loss(unused, unused, local1, local2, generator=torch.Generator().manual_seed(3))
+        terms["loss"].backward()
+        result[name] = {"inter": terms["inter"].detach(), "grad1": local1.grad, "grad2": local2.grad,
+                        "pairs": drawn[-1]}
+    return result
+
+
+def test_cross_rank_pairs_match_one_process_on_the_concatenated_batch(tmp_path):
+    generator = torch.Generator().manual_seed(11)
+    tokens1, tokens2 = (torch.randn(4, 27, 8, generator=generator) for _ in range(2))
+    ranks = run_on_ranks(cross_rank_inter_loss, 2, tmp_path, tokens1, tokens2, 12)
+
+    whole1, whole2 = tokens1.clone().requires_grad_(True), tokens2.clone().requires_grad_(True)
+    expected = InterInstanceRankingLoss(max_pairs=12)(whole1, whole2, generator=torch.Generator().manual_seed(3))
+    expected.backward()
+    for rank, result in enumerate(ranks):
+        # 2 subjects per rank: 2 ordered pairs alone, 4 * 3 = 12 across the global batch of 4
+        assert result["local"]["pairs"] == 2 and result["global"]["pairs"] == 12
+        torch.testing.assert_close(result["global"]["inter"], expected.detach())
+        # DDP averages the 2 ranks' gradients, hence the factor 2 on each rank's own part
+        part = slice(2 * rank, 2 * rank + 2)
+        torch.testing.assert_close(result["global"]["grad1"], 2 * whole1.grad[part])
+        torch.testing.assert_close(result["global"]["grad2"], 2 * whole2.grad[part])
+    assert not torch.allclose(ranks[0]["local"]["inter"], expected.detach())

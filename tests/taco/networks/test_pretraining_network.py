@@ -1,0 +1,31 @@
+"""TacoPretrainingNetwork: output shapes, refused inputs, and its encoder's weights in SwinUNETR."""
+
+import pytest
+import torch
+from monai.networks.nets import SwinUNETR
+
+from taco.networks import TacoPretrainingNetwork
+
+
+@pytest.mark.parametrize("token_stage, num_tokens", [(2, 64), (3, 8)])
+def test_forward_shapes(token_stage, num_tokens):
+    network = TacoPretrainingNetwork(feature_size=12, token_stage=token_stage, projection_channels=32)
+    output = network(torch.randn(2, 1, 32, 32, 32))  # stage s has (32 / 2**(s+1))**3 positions
+    assert output.reconstruction.shape == (2, 1, 32, 32, 32)
+    assert output.tokens.shape == (2, num_tokens, 32)
+
+
+@pytest.mark.parametrize("shape", [(2, 2, 32, 32, 32), (2, 1, 30, 32, 32), (1, 32, 32, 32)])
+def test_bad_input_shape_is_named(shape):
+    network = TacoPretrainingNetwork(feature_size=12, token_stage=2)
+    with pytest.raises(ValueError, match="images must be|divisible by 32"):
+        network(torch.randn(*shape))
+
+
+@pytest.mark.parametrize("window_size", [4, 7])
+def test_encoder_state_dict_loads_strictly_into_swin_unetr(window_size):
+    network = TacoPretrainingNetwork(feature_size=12, token_stage=2, window_size=window_size)
+    segmenter = SwinUNETR(in_channels=1, out_channels=3, feature_size=12, window_size=window_size, use_v2=True)
+    segmenter.swinViT.load_state_dict(network.encoder.state_dict(), strict=True)
+    for name, tensor in network.encoder.state_dict().items():
+        assert torch.equal(segmenter.swinViT.state_dict()[name], tensor)

@@ -1,0 +1,117 @@
+"""A demo data set on disk: the datalist, the NIfTI files, the split, the seeds and the arguments."""
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from taco_tools import demo_data as demo
+
+SPLITS = ("training", "validation", "test")
+DEMO_SHAPE = (84, 100, 88)
+
+
+@pytest.fixture(scope="module")
+def datalist(demo_datalist: Path) -> dict:
+    return json.loads(demo_datalist.read_text())
+
+
+def all_entries(datalist: dict) -> list[dict]:
+    return [entry for split in SPLITS for entry in datalist[split]]
+
+
+def load_label(root: Path, entry: dict) -> np.ndarray:
+    return np.asarray(nib.load(root / entry["label"]).dataobj)
+
+
+def test_datalist_header(datalist):
+    assert datalist["modalities"] == ["t1", "t1ce", "t2", "flair"]
+    assert datalist["labels"] == {"0": "background", "1": "necrotic core", "2": "oedema", "4": "enhancing tumour"}
+    assert datalist["spacing"] == [2.0, 2.0, 2.0]
+    assert datalist["name"] and datalist["description"]
+
+
+def test_split_is_6_1_3_and_covers_every_subject_once(datalist):
+    assert [len(datalist[split]) for split in SPLITS] == [6, 1, 3]
+    subjects = [entry["subject"] for entry in all_entries(datalist)]
+    assert sorted(subjects) == [f"demo_{k:03d}" for k in range(10)]
+
+
+def test_entries_hold_relative_existing_paths_in_modality_order(demo_datalist, datalist):
+    root = demo_datalist.parent
+    for entry in all_entries(datalist):
+        name = entry["subject"]
+        assert entry["image"] == [f"{name}/{name}_{m}.nii.gz" for m in datalist["modalities"]]
+        assert entry["label"] == f"{name}/{name}_seg.nii.gz"
+        for path in [*entry["image"], entry["label"]]:
+            assert not Path(path).is_absolute()
+            assert (root / path).is_file()
+
+
+def test_nifti_affine_shape_and_dtype(demo_datalist, datalist):
+    root = demo_datalist.parent
+    for entry in all_entries(datalist):
+        images = [nib.load(root / path) for path in entry["image"]]
+        label = nib.load(root / entry["label"])
+        for image in [*images, label]:
+            assert image.shape == DEMO_SHAPE
+            np.testing.assert_allclose(np.diag(image.affine)[:3], [2.0, 2.0, 2.0])
+            np.testing.assert_allclose(image.affine, images[0].affine)
+            assert nib.aff2axcodes(image.affine) == ("R", "A", "S")
+        assert all(image.get_data_dtype() == np.float32 for image in images)
+        assert label.get_data_dtype() == np.uint8
+
+
+def test_labels_are_brats_values_and_class_label_marks_enhancement(demo_datalist, datalist):
+    root = demo_datalist.parent
+    for entry in all_entries(datalist):
+        values = set(np.unique(load_label(root, entry)).tolist())
+        assert values <= {0, 1, 2, 4}
+        assert entry["class_label"] == int(4 in values)
+
+
+def test_ten_subjects_hold_both_classes_and_both_tumour_grades(demo_datalist, datalist):
+    root = demo_datalist.parent
+    value_sets = [set(np.unique(load_label(root, entry)).tolist()) for entry in all_entries(datalist)]
+    assert {entry["class_label"] for entry in all_entries(datalist)} == {0, 1}
+    assert any(4 in values for values in value_sets), "no high grade tumour"
+    assert any(1 in values and 4 not in values for values in value_sets), "no low grade tumour"
+    assert any(values == {0} for values in value_sets), "no tumour-free subject"
+    for split in SPLITS:
+        if len(datalist[split]) >= 3:
+            assert {entry["class_label"] for entry in datalist[split]} == {0, 1}, split
+
+
+def test_background_is_rician_not_zero(demo_datalist, datalist):
+    root = demo_datalist.parent
+    for path in datalist["training"][0]["image"]:
+        image = np.asarray(nib.load(root / path).dataobj)
+        corner = image[:8, :8, :8]
+        assert np.all(image > 0)
+        assert 0 < corner.mean() < 0.1 * image.max()
+
+
+def read_images(datalist_path: Path) -> list[np.ndarray]:
+    root = datalist_path.parent
+    entries = all_entries(json.loads(datalist_path.read_text()))
+    return [np.asarray(nib.load(root / p).dataobj) for e in entries for p in [*e["image"], e["label"]]]
+
+
+def test_same_seed_same_data_and_other_seed_differs(tmp_path):
+    first = read_images(demo.generate_demo_dataset(tmp_path / "a", num_subjects=1, seed=3))
+    again = read_images(demo.generate_demo_dataset(tmp_path / "b", num_subjects=1, seed=3))
+    other = read_images(demo.generate_demo_dataset(tmp_path / "c", num_subjects=1, seed=4))
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[0], other[0])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"num_subjects": 0}, "0"), ({"spacing": 0.0}, "0.0"), ({"spacing": -1.0}, "-1.0")],
+)
+def test_bad_arguments_raise_value_error_naming_the_value(tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        demo.generate_demo_dataset(tmp_path, **kwargs)
