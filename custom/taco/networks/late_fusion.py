@@ -34,6 +34,10 @@ class LateFusionSwinUNETR(SwinUNETR):
     concatenates the mean and the variance of the present modalities and maps them back to the stage's
     channels with a 1x1x1 convolution per stage (``fusion_projections``), initialised to pass the mean.
 
+    Like SwinUNETR it cannot be scripted; traced with both inputs (``torch.jit.trace(net, (images, mask))``,
+    or MONAI's ``convert_to_torchscript(net, use_trace=True, inputs=[images, mask])``) it follows other
+    masks, batch sizes and modality counts, without the mask checks.
+
     Args:
         out_channels: output channels.
         fusion: one of :data:`taco.networks.modality_fusion.FUSION_MODES`.
@@ -55,8 +59,8 @@ class LateFusionSwinUNETR(SwinUNETR):
         self.fusion_projections = nn.ModuleList([_fusion_projection(size, fusion) for size in channels])
 
     def forward(self, images: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """``(B, M, D, H, W)`` (sides divisible by 32) and the presence mask ``(B, M)`` (``None``: all
-        present) -> logits ``(B, out_channels, D, H, W)``."""
+        """``(B, M, D, H, W)`` (sides divisible by 32) and the presence mask ``(B, M)`` or ``(1, M)``
+        (``None``: all present; see :func:`taco.networks.presence_mask`) -> logits ``(B, out_channels, D, H, W)``."""
         if not torch.jit.is_scripting() and not torch.jit.is_tracing():
             self._check_input_size(images.shape[2:])
         mask = presence_mask(images, mask)
@@ -119,8 +123,8 @@ class LateFusionSwinClassifier(nn.Module):
         self.head = classification_head(deepest, num_classes, hidden_channels, dropout)
 
     def forward(self, images: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """``(B, M, D, H, W)`` (sides divisible by 32) and the presence mask ``(B, M)`` (``None``: all
-        present) -> class logits ``(B, K)``."""
+        """``(B, M, D, H, W)`` (sides divisible by 32) and the presence mask ``(B, M)`` or ``(1, M)``
+        (``None``: all present; see :func:`taco.networks.presence_mask`) -> class logits ``(B, K)``."""
         mask = presence_mask(images, mask)
         deepest = self.swinViT(fold_modalities(images, mask), normalize=True)[-1]
         pooled = unfold_modalities(deepest.mean(dim=(2, 3, 4)), mask)
