@@ -21,7 +21,8 @@ from taco.utils import as_list
 
 def main(out: str, profile: str = "tiny", seeds: int = 3, dataset_dir: str | None = None,
          inits=",".join(INITS), tasks=",".join(TASKS), label_fractions=None, skip_missing_modality: bool = False,
-         overrides: dict | None = None, demo_subjects: int = 30, demo_seed: int = 2026) -> None:
+         skip_representation: bool = False, overrides: dict | None = None, demo_subjects: int = 30,
+         demo_seed: int = 2026) -> None:
     """
     Args:
         out: benchmark folder.
@@ -32,15 +33,18 @@ def main(out: str, profile: str = "tiny", seeds: int = 3, dataset_dir: str | Non
         tasks: comma-separated subset of seg, cls.
         label_fractions: comma-separated fractions of the training labels, e.g. 0.1,0.25,1.0 (default: the profile's).
         skip_missing_modality: do not run the missing-modality sweep.
-        overrides: {role: {key: value}} over the profile's bundle keys; roles pretrain, seg, cls, missing_modality.
+        skip_representation: do not run the representation evaluation of the frozen encoders.
+        overrides: {role: {key: value}} over the profile's bundle keys; roles pretrain, seg, cls, missing_modality,
+            representation.
         demo_subjects: subjects of generated demo data.
         demo_seed: seed of generated demo data (the tests use 7, scripts/demo.sh 0).
     """
     fractions = [float(fraction) for fraction in as_list(label_fractions)] if label_fractions else None
     run_benchmark(out, profile=profile, seeds=seeds, dataset_dir=dataset_dir,
                   inits=[str(init) for init in as_list(inits)], tasks=[str(task) for task in as_list(tasks)],
-                  label_fractions=fractions, missing_modality=not skip_missing_modality, overrides=overrides,
-                  demo_subjects=demo_subjects, demo_seed=demo_seed)
+                  label_fractions=fractions, missing_modality=not skip_missing_modality,
+                  representation=not skip_representation, overrides=overrides, demo_subjects=demo_subjects,
+                  demo_seed=demo_seed)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ from typing import Any
 
 import taco
 
-__all__ = ["BUNDLE_PARTS", "PACKAGE_ENTRY", "package_bundle", "package_bundles", "vendor_config"]
+__all__ = ["BUNDLE_PARTS", "PACKAGE_ENTRY", "bundle_folders", "package_bundle", "package_bundles", "read_metadata",
+           "vendor_config", "write_bundle_folder"]
 
 PACKAGE_NAME = "taco"
 PACKAGE_ENTRY = "$sys.path.insert(0, os.path.join(@bundle_root, 'scripts')) or pydoc.locate('taco')"
@@ -68,9 +69,51 @@ def _vendor_value(key: str, value: Any) -> Any:
     return value
 
 
+def write_bundle_folder(bundle_dir: str | os.PathLike, root: str | os.PathLike,
+                        package_dir: str | os.PathLike | None = None) -> Path:
+    """Write ``bundle_dir`` as a folder that runs without the repository: :data:`BUNDLE_PARTS`, the configs
+    rewritten by :func:`vendor_config` and the ``taco`` package under ``root/scripts/taco``.
+
+    Args:
+        bundle_dir: a bundle folder (with ``configs/metadata.json``).
+        root: the folder to write (must not exist).
+        package_dir: the ``taco`` package folder to vendor (default: the one imported).
+
+    Returns:
+        ``root``.
+
+    Raises:
+        FileNotFoundError: ``bundle_dir`` has no ``configs/metadata.json``.
+    """
+    bundle_dir, root = Path(bundle_dir), Path(root)
+    read_metadata(bundle_dir)
+    package_dir = Path(package_dir) if package_dir is not None else Path(taco.__file__).resolve().parent
+    root.mkdir(parents=True)
+    for part in BUNDLE_PARTS:
+        source = bundle_dir / part
+        if source.is_dir():
+            shutil.copytree(source, root / part)
+        elif source.is_file():
+            shutil.copy2(source, root / part)
+    for config in (root / "configs").glob("*.json"):
+        if config.name != "metadata.json":
+            config.write_text(json.dumps(vendor_config(json.loads(config.read_text())), indent=4) + "\n")
+    shutil.copytree(package_dir, root / "scripts" / PACKAGE_NAME, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return root
+
+
+def read_metadata(bundle_dir: str | os.PathLike) -> dict[str, Any]:
+    """``bundle_dir/configs/metadata.json``; FileNotFoundError naming it when ``bundle_dir`` is not a bundle."""
+    metadata = Path(bundle_dir) / "configs" / "metadata.json"
+    if not metadata.is_file():
+        raise FileNotFoundError(f"{bundle_dir} is not a bundle: {metadata} not found.")
+    return json.loads(metadata.read_text())
+
+
 def package_bundle(bundle_dir: str | os.PathLike, out_dir: str | os.PathLike,
                    package_dir: str | os.PathLike | None = None) -> Path:
-    """Write ``<out_dir>/<bundle>_v<version>.zip`` holding ``<bundle>/`` ready to run without the repository.
+    """Write ``<out_dir>/<bundle>_v<version>.zip`` holding ``<bundle>/`` ready to run without the repository
+    (the folder :func:`write_bundle_folder` writes).
 
     Args:
         bundle_dir: a bundle folder (``configs/metadata.json`` gives the version).
@@ -84,26 +127,11 @@ def package_bundle(bundle_dir: str | os.PathLike, out_dir: str | os.PathLike,
         FileNotFoundError: ``bundle_dir`` has no ``configs/metadata.json``.
     """
     bundle_dir = Path(bundle_dir)
-    metadata = bundle_dir / "configs" / "metadata.json"
-    if not metadata.is_file():
-        raise FileNotFoundError(f"{bundle_dir} is not a bundle: {metadata} not found.")
-    package_dir = Path(package_dir) if package_dir is not None else Path(taco.__file__).resolve().parent
-    version = json.loads(metadata.read_text())["version"]
+    version = read_metadata(bundle_dir)["version"]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as staging:
-        root = Path(staging) / bundle_dir.name
-        for part in BUNDLE_PARTS:
-            source = bundle_dir / part
-            if source.is_dir():
-                shutil.copytree(source, root / part)
-            elif source.is_file():
-                shutil.copy2(source, root / part)
-        for config in (root / "configs").glob("*.json"):
-            if config.name != "metadata.json":
-                config.write_text(json.dumps(vendor_config(json.loads(config.read_text())), indent=4) + "\n")
-        shutil.copytree(package_dir, root / "scripts" / PACKAGE_NAME,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        root = write_bundle_folder(bundle_dir, Path(staging) / bundle_dir.name, package_dir)
         archive = out_dir / f"{bundle_dir.name}_v{version}.zip"
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
             for path in sorted(root.rglob("*")):
@@ -112,9 +140,14 @@ def package_bundle(bundle_dir: str | os.PathLike, out_dir: str | os.PathLike,
     return archive
 
 
-def package_bundles(bundles_dir: str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
-    """:func:`package_bundle` for every bundle folder (one with ``configs/metadata.json``) in ``bundles_dir``."""
+def bundle_folders(bundles_dir: str | os.PathLike) -> list[Path]:
+    """Every bundle folder (one with ``configs/metadata.json``) in ``bundles_dir``, sorted by name."""
     bundles = sorted(path.parent.parent for path in Path(bundles_dir).glob("*/configs/metadata.json"))
     if not bundles:
         raise FileNotFoundError(f"no bundles (*/configs/metadata.json) in {bundles_dir}")
-    return [package_bundle(bundle, out_dir) for bundle in bundles]
+    return bundles
+
+
+def package_bundles(bundles_dir: str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
+    """:func:`package_bundle` for every bundle folder in ``bundles_dir``."""
+    return [package_bundle(bundle, out_dir) for bundle in bundle_folders(bundles_dir)]

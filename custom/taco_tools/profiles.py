@@ -21,12 +21,16 @@ from monai.bundle import ConfigParser
 from taco.utils import read_bundle_config
 from taco_tools.bundle_command import BUNDLES_DIR, bundle_command
 
-__all__ = ["BUNDLES", "PROFILES", "ROLES", "Profile", "get_profile"]
+__all__ = ["BUNDLES", "PROFILES", "READS", "ROLES", "Profile", "get_profile"]
 
 BUNDLES = {"pretrain": "taco_pretrain", "seg": "taco_seg_finetune", "cls": "taco_cls_finetune",
-           "missing_modality": "taco_missing_modality_eval"}
-"""The bundle of each role: pre-training, the two fine-tuning tasks and the missing-modality sweep."""
+           "missing_modality": "taco_missing_modality_eval", "representation": "taco_representation_eval"}
+"""The bundle of each role: pre-training, the two fine-tuning tasks, the missing-modality sweep and the
+representation evaluation of a frozen pre-trained encoder."""
 ROLES = tuple(BUNDLES)
+READS = {"missing_modality": ("seg", "finetuned"), "representation": ("pretrain", "pretrain")}
+"""Roles whose bundle reads another role's bundle config: ``{role: (read role, key prefix)}``; the bundle takes
+``<prefix>_bundle_root``, ``<prefix>_configs`` and ``<prefix>_overrides``."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,8 @@ class Profile:
     """Bundle configs (merged in order) and top-level key overrides for each role in :data:`ROLES`.
 
     A fine-tuning task is evaluated with its ``configs`` plus ``evaluate.json``; the missing-modality
-    bundle reads the segmentation model with the ``seg`` configs and overrides.
+    bundle reads the segmentation model with the ``seg`` configs and overrides, the representation
+    evaluation the pre-training bundle with the ``pretrain`` ones (:data:`READS`).
 
     Args:
         name: profile name.
@@ -64,14 +69,16 @@ class Profile:
         """``python -m monai.bundle run`` of ``role``'s bundle with this profile's configs (then ``extra_configs``)
         and overrides (then ``overrides``).
 
-        The missing-modality bundle reads the segmentation bundle with this profile's ``seg`` configs and
-        overrides, so the model is evaluated with the preprocessing and inferer it was trained with.
+        A bundle that reads another (:data:`READS`: the missing-modality bundle reads the segmentation
+        bundle, the representation evaluation the pre-training bundle) reads it with this profile's configs
+        and overrides of that role, so a model is evaluated with the preprocessing it was trained with.
         """
         profile_overrides = self.overrides.get(role, {})
-        if role == "missing_modality":
-            profile_overrides = {"finetuned_bundle_root": str(BUNDLES_DIR / BUNDLES["seg"]),
-                                 "finetuned_configs": list(self.configs["seg"]),
-                                 "finetuned_overrides": self.overrides.get("seg", {}), **profile_overrides}
+        if role in READS:
+            read, prefix = READS[role]
+            profile_overrides = {f"{prefix}_bundle_root": str(BUNDLES_DIR / BUNDLES[read]),
+                                 f"{prefix}_configs": list(self.configs[read]),
+                                 f"{prefix}_overrides": self.overrides.get(read, {}), **profile_overrides}
         return bundle_command(BUNDLES[role], (*self.configs[role], *extra_configs),
                               {**profile_overrides, **(overrides or {})})
 
@@ -86,7 +93,8 @@ _ONE_WINDOW = {"pixdim": [6.5, 6.5, 6.5], "num_workers": 0}
 one sliding-window step (at 6 mm it needs two), the smallest input the 5-level Swin encoder takes."""
 
 _DEMO_CONFIGS = {"pretrain": ("train.json", "demo.json"), "seg": ("train.json", "demo.json"),
-                 "cls": ("train.json", "demo.json"), "missing_modality": ("evaluate.json", "demo.json")}
+                 "cls": ("train.json", "demo.json"), "missing_modality": ("evaluate.json", "demo.json"),
+                 "representation": ("evaluate.json", "demo.json")}
 """Each bundle's CPU demo profile."""
 
 PROFILES = {
@@ -102,7 +110,8 @@ PROFILES = {
                                 "warmup_steps": 1, "batch_size": 2, "log_interval": 1},
                    "seg": {**_ONE_WINDOW, "epochs": 1, "val_interval": 1, "batch_size": 2, "num_samples": 1,
                            "sw_roi_size": [32, 32, 32]},
-                   "cls": {**_ONE_WINDOW, "epochs": 1, "val_interval": 1, "batch_size": 2}}),
+                   "cls": {**_ONE_WINDOW, "epochs": 1, "val_interval": 1, "batch_size": 2},
+                   "representation": {"num_crops": 2, "num_probe_subjects": 3}}),
     "tiny": Profile(
         name="tiny",
         description="CPU: demo architecture (feature_size 12, one 32^3 window per subject at 6.5 mm); "
@@ -118,7 +127,8 @@ PROFILES = {
         description="paper scale on a GPU: the bundles' train.json + gpu.json (96^3, feature_size 48, "
                     "50k pre-training steps, 300 seg / 100 cls epochs)",
         configs={"pretrain": ("train.json", "gpu.json"), "seg": ("train.json", "gpu.json"),
-                 "cls": ("train.json", "gpu.json"), "missing_modality": ("evaluate.json",)},
+                 "cls": ("train.json", "gpu.json"), "missing_modality": ("evaluate.json",),
+                 "representation": ("evaluate.json",)},
         label_fractions=(0.1, 0.25, 1.0)),
 }
 

@@ -9,6 +9,7 @@ import pytest
 from taco_tools.bundle_command import BUNDLES_DIR as BUNDLES
 from taco_tools.bundle_command import REPOSITORY_ROOT as REPO
 from taco_tools.bundle_command import bundle_command
+from taco_tools.profiles import BUNDLES as PROFILE_BUNDLES
 from taco_tools.profiles import get_profile
 
 MICRO = get_profile("micro").overrides
@@ -105,3 +106,24 @@ def cls_trained(run_bundle, demo_datalist, pretrained_encoder, tmp_path_factory)
     """``(bundle_root, training log)`` of one demo-profile epoch of the classification bundle."""
     return _fine_tune(run_bundle, "taco_cls_finetune", tmp_path_factory.mktemp("cls"), demo_datalist.parent,
                       pretrained_encoder)
+
+
+def bundle_workflow(role, configs, workflow_type, **overrides):
+    """``monai.bundle.create_workflow`` on the role's bundle, in this process (which runs the config's
+    ``initialize``); ``overrides`` are config keys, or ``create_workflow`` arguments such as ``tracking``."""
+    from monai.bundle import create_workflow
+
+    root = BUNDLES / PROFILE_BUNDLES[role]
+    return create_workflow(config_file=[str(root / "configs" / name) for name in configs],
+                           meta_file=str(root / "configs" / "metadata.json"), logging_file=False,
+                           workflow_type=workflow_type, **overrides)
+
+
+@pytest.fixture
+def restore_deterministic_algorithms():
+    """The demo profile's ``initialize`` turns on ``torch.use_deterministic_algorithms`` for the whole process."""
+    import torch
+
+    enabled = torch.are_deterministic_algorithms_enabled()
+    yield
+    torch.use_deterministic_algorithms(enabled)

@@ -11,7 +11,8 @@ import pytest
 from taco_tools.bundle_command import BUNDLES_DIR
 from taco_tools.packaging import PACKAGE_ENTRY, package_bundles, vendor_config
 
-NAMES = ["taco_cls_finetune", "taco_missing_modality_eval", "taco_pretrain", "taco_seg_finetune"]
+NAMES = ["taco_cls_finetune", "taco_missing_modality_eval", "taco_pretrain", "taco_representation_eval",
+         "taco_seg_finetune"]
 
 # Drop every sys.path entry that reaches this repository's package (PYTHONPATH, the editable install's .pth),
 # check taco is gone, run `python -m monai.bundle` and report where taco was imported from.
@@ -39,7 +40,8 @@ def test_vendor_config_points_every_use_at_the_vendored_package():
 def unzipped(tmp_path_factory):
     dist, root = tmp_path_factory.mktemp("dist"), tmp_path_factory.mktemp("unzipped")
     archives = package_bundles(BUNDLES_DIR, dist)
-    assert [archive.name for archive in archives] == [f"{name}_v0.1.0.zip" for name in NAMES]
+    versions = [json.loads((BUNDLES_DIR / name / "configs" / "metadata.json").read_text())["version"] for name in NAMES]
+    assert [archive.name for archive in archives] == [f"{name}_v{version}.zip" for name, version in zip(NAMES, versions)]
     for archive in archives:
         with zipfile.ZipFile(archive) as zipped:
             zipped.extractall(root)

@@ -45,7 +45,7 @@ def test_with_overrides_merges_over_the_profile_and_leaves_it_unchanged():
     assert micro.with_overrides(None).overrides == {role: micro.overrides.get(role, {}) for role in ROLES}
     with pytest.raises(ValueError, match="unknown roles"):
         get_profile("micro").with_overrides({"segmentation": {}})
-    roles = r"\['segmentation'\]; roles are \['pretrain', 'seg', 'cls', 'missing_modality'\]"
+    roles = r"\['segmentation'\]; roles are \['pretrain', 'seg', 'cls', 'missing_modality', 'representation'\]"
     with pytest.raises(ValueError, match=roles):
         micro.with_overrides({"segmentation": {}, "seg": {}})
 
@@ -59,11 +59,21 @@ def test_command_runs_the_role_s_bundle_with_the_profile_then_the_extra_configs_
     assert flag(get_profile("demo").command("seg"), "epochs") is None
 
 
+def test_bundles_that_read_another_bundle_read_it_as_the_profile_runs_it():
+    micro = get_profile("micro")
+    command = micro.command("representation", {"seed": 3})
+    assert flag(command, "pretrain_bundle_root") == str(BUNDLES_DIR / "taco_pretrain")
+    assert flag(command, "pretrain_configs") == "['train.json', 'demo.json']"
+    assert flag(command, "pretrain_overrides") == repr(micro.overrides["pretrain"])
+    assert flag(command, "num_crops") == "2" and flag(command, "seed") == "3"
+    assert flag(micro.command("missing_modality"), "finetuned_overrides") == repr(micro.overrides["seg"])
+
+
 def test_read_config_is_the_bundle_config_as_the_profile_runs_it():
     parser = get_profile("micro").read_config("seg", {"epochs": 4})
     assert parser["bundle_root"] == str(BUNDLES_DIR / "taco_seg_finetune")
     assert parser["epochs"] == 4 and parser["pixdim"] == [6.5, 6.5, 6.5] and parser["sw_roi_size"] == [32, 32, 32]
-    assert parser["feature_size"] == 12  # from demo.json
+    assert parser["default_architecture"]["feature_size"] == 12  # from demo.json
     assert get_profile("full").read_config("seg")["dataset_type"] == "persistent"  # from gpu.json
 
 

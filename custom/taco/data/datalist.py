@@ -21,23 +21,28 @@ def _read(path: Path) -> dict[str, Any]:
         raise InputError(f"datalist {path} is not valid JSON: {error}") from error
 
 
-def datalist_modalities(path: str | os.PathLike) -> list[str]:
-    """The top-level ``modalities`` list of a datalist (channel order)."""
+def datalist_modalities(path: str | os.PathLike, required: bool = True) -> list[str]:
+    """The top-level ``modalities`` list of a datalist (channel order); ``[]`` without one if not ``required``."""
     path = Path(path)
     modalities = _read(path).get("modalities")
+    if not required and modalities is None:
+        return []
     if not isinstance(modalities, list) or not modalities:
         raise InputError(f"datalist {path} has no non-empty top-level 'modalities' list.")
     return [str(name) for name in modalities]
 
 
 def load_datalist(path: str | os.PathLike, section: str = "training", base_dir: str | os.PathLike | None = None,
-                  required_keys: tuple[str, ...] = ("image",)) -> list[dict[str, Any]]:
+                  required_keys: tuple[str, ...] = ("image",), file_keys: tuple[str, ...] = ("label",)
+                  ) -> list[dict[str, Any]]:
     """Items of one section of a datalist, with absolute paths that are known to exist.
 
     Each item has ``image``: a list with one path per modality (in the order of the top-level
     ``modalities``) or one path to a multi-channel file; optional ``label`` (path), ``class_label`` and
     ``subject``. Relative paths are resolved against ``base_dir`` (default: the datalist's folder).
-    A subject without a name is named by its position.
+    A subject without a name is named by its position. ``file_keys`` are the other keys holding one
+    path each (e.g. the demo data's ground truth ``template_coords`` and ``tissue``), resolved and
+    checked the same way where an item has them.
 
     Raises:
         FileNotFoundError: the datalist or a file it names is missing (subject, modality and path named).
@@ -66,8 +71,9 @@ def load_datalist(path: str | os.PathLike, section: str = "training", base_dir: 
                 raise InputError(f"datalist {path}, section {section!r}, subject {subject!r}: 'image' is empty.")
             files = [_existing(base, image, path, section, subject, name) for image, name in zip(images, names)]
             item["image"] = files if isinstance(item["image"], list) else files[0]
-        if "label" in item and item["label"]:
-            item["label"] = _existing(base, item["label"], path, section, subject, "label")
+        for key in file_keys:
+            if item.get(key):
+                item[key] = _existing(base, item[key], path, section, subject, key)
         resolved.append(item)
     return resolved
 

@@ -2,9 +2,10 @@
 
 from taco.engines.checkpoint_handlers import AtomicCheckpointSaver, AtomicDiskSaver, SafeCheckpointLoader
 from taco.engines.encoder_export import EncoderExport
+from taco.engines.mlflow_tracking import configure_mlflow_handlers, mlflow_handler_disabled
 from taco.engines.predictions_csv import PredictionsCSV
 from taco.engines.pretraining_step import PretrainingStep
 from taco.engines.random_states import RandomStates
 
 __all__ = ["AtomicCheckpointSaver", "AtomicDiskSaver", "EncoderExport", "PredictionsCSV", "PretrainingStep",
-           "RandomStates", "SafeCheckpointLoader"]
+           "RandomStates", "SafeCheckpointLoader", "configure_mlflow_handlers", "mlflow_handler_disabled"]

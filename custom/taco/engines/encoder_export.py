@@ -1,33 +1,40 @@
-"""Write the pre-trained encoder alone, as a plain state_dict, when training completes."""
+"""Write the pre-trained encoder when training completes: plain state_dict, safetensors and its recipe."""
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
+from typing import Any
 
 from ignite.engine import Engine, Events
 from torch import nn
 
-from taco.utils.checkpoints import atomic_save
+from taco.networks.encoder_recipe import write_encoder_files
 
 __all__ = ["EncoderExport"]
 
 
 class EncoderExport:
-    """Save ``network.encoder.state_dict()`` to ``path`` (atomically) at ``Events.COMPLETED``.
+    """Save ``network.encoder``'s weights at ``Events.COMPLETED``: ``path`` (``encoder.pt``), and beside it
+    ``encoder.safetensors`` and ``encoder.json`` (:func:`~taco.networks.encoder_recipe.write_encoder_files`).
 
-    The keys are those of ``monai.networks.nets.SwinUNETR(...).swinViT``, so fine-tuning loads them
-    with ``torch.load(path, weights_only=True)`` and ``load_state_dict(..., strict=True)``. A
-    ``DistributedDataParallel`` wrapper is looked through.
+    The keys are those of ``monai.networks.nets.SwinUNETR(...).swinViT``, so fine-tuning loads
+    ``encoder.pt`` with ``torch.load(path, weights_only=True)`` and ``load_state_dict(..., strict=True)``,
+    or either file with :func:`taco.networks.load_pretrained_encoder`, which reads the recipe. Each file is
+    written atomically. A ``DistributedDataParallel`` wrapper is looked through.
 
     Args:
         network: the pre-training network (with an ``encoder`` attribute).
-        path: where to write the encoder weights.
+        path: where to write the encoder weights (``.pt``).
+        recipe: the bundle's part of the recipe (preprocessing, modalities, objective, training); the
+            number of steps run is added as ``steps``.
     """
 
-    def __init__(self, network: nn.Module, path: str | os.PathLike):
+    def __init__(self, network: nn.Module, path: str | os.PathLike, recipe: Mapping[str, Any] | None = None):
         self.network = network
         self.path = path
+        self.recipe = dict(recipe or {})
         self.logger = logging.getLogger(__name__)
 
     def attach(self, engine: Engine) -> None:
@@ -36,5 +43,6 @@ class EncoderExport:
     def __call__(self, engine: Engine) -> None:
         network = getattr(self.network, "module", self.network)
         state = {name: tensor.detach().cpu() for name, tensor in network.encoder.state_dict().items()}
-        atomic_save(state, self.path)
-        self.logger.info(f"encoder weights ({len(state)} tensors) written to {self.path}")
+        files = write_encoder_files(state, self.path, {**self.recipe, "steps": engine.state.iteration})
+        self.logger.info(f"encoder weights ({len(state)} tensors) written to {files['pt']} and "
+                         f"{files['safetensors']}, with the recipe {files['recipe']}")

@@ -33,7 +33,8 @@ class PretrainingStep:
     ``batch[first_key]`` and ``batch[second_key]`` of shape ``(S, 1, D, H, W)``, and
     ``batch[distinct_key]`` ``(S,)`` bool, False where a subject only had one modality. The engine's
     ``network`` must return ``(reconstruction, tokens)`` for ``(2S, 1, D, H, W)`` input and its
-    ``loss_function`` must be a :class:`~taco.losses.TacoLoss`.
+    ``loss_function`` must be a :class:`~taco.losses.TacoLoss`. The network runs through the engine's
+    ``inferer`` (``SimpleInferer`` in the bundle: the whole crop in one call).
 
     The random draws of the topology losses come from one ``torch.Generator`` on the training device,
     seeded with ``seed``; its state is part of :meth:`state_dict`, so a resumed run draws what an
@@ -91,7 +92,7 @@ class PretrainingStep:
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
         autocast = torch.autocast(device_type=torch.device(device).type, **engine.amp_kwargs) if engine.amp else nullcontext()
         with autocast:
-            reconstruction, tokens = engine.network(images)
+            reconstruction, tokens = engine.inferer(images, engine.network)
         # the loss in float32: nearest neighbours and mutual matches from bfloat16 similarities would flip
         # on ties, and the sparse backward of the ranking distances has no half-precision CUDA kernel
         terms = engine.loss_function(reconstruction.float(), images, tokens[:num_subjects].float(),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from monai.networks.nets import SwinUNETR
@@ -10,7 +12,8 @@ from torch import nn
 
 from taco.utils.input_errors import InputError
 
-__all__ = ["NUM_STAGES", "REFERENCE_WINDOW_SIZE", "stage_channels", "swin_encoder", "window_size_of"]
+__all__ = ["NUM_STAGES", "REFERENCE_WINDOW_SIZE", "encoder_architecture", "stage_channels", "swin_encoder",
+           "window_size_of"]
 
 NUM_STAGES = 5  # patch embedding output and the four Swin stages
 
@@ -58,3 +61,32 @@ def window_size_of(state: Mapping[str, torch.Tensor]) -> int | None:
         return None
     side = round(table.shape[0] ** (1 / 3))
     return (side + 1) // 2 if side**3 == table.shape[0] and side % 2 else None
+
+
+_BLOCK = re.compile(r"^layers(\d)\.0\.blocks\.(\d+)\.")
+_PATCH_EMBEDDING = "patch_embed.proj.weight"
+
+
+def encoder_architecture(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+    """The architecture that Swin encoder weights (``SwinUNETR(...).swinViT`` keys) were built with, read from
+    the tensors themselves: ``in_channels`` and ``feature_size`` from the patch embedding ``(E, C, 2, 2, 2)``,
+    ``depths`` from the blocks of each stage, ``num_heads`` from the columns of each stage's relative
+    position table, ``window_size`` (:func:`window_size_of`) and ``use_v2`` (the residual blocks ``layersNc``).
+
+    Raises:
+        InputError: ``state`` has no patch embedding or no Swin stages (not a Swin encoder's weights).
+    """
+    embedding = state.get(_PATCH_EMBEDDING)
+    blocks: dict[int, set[int]] = {}
+    for key in state:
+        match = _BLOCK.match(key)
+        if match:
+            blocks.setdefault(int(match.group(1)), set()).add(int(match.group(2)))
+    if embedding is None or not blocks:
+        raise InputError(f"these weights are not a Swin encoder's: no {_PATCH_EMBEDDING!r} or no "
+                         f"'layers<N>.0.blocks.<M>.' tensors (e.g. {list(state)[:3]}).")
+    stages = sorted(blocks)
+    return {"in_channels": int(embedding.shape[1]), "feature_size": int(embedding.shape[0]),
+            "depths": [len(blocks[stage]) for stage in stages],
+            "num_heads": [int(state[f"layers{stage}.0.blocks.0.attn.{_POSITION_TABLE}"].shape[1]) for stage in stages],
+            "window_size": window_size_of(state), "use_v2": any(key.startswith("layers1c.") for key in state)}

@@ -23,7 +23,8 @@ __all__ = ["run_benchmark"]
 def run_benchmark(out: str | os.PathLike, profile: str = "tiny", seeds: int = 3, dataset_dir: str | None = None,
                   inits: Sequence[str] = INITS, tasks: Sequence[str] = TASKS,
                   label_fractions: Sequence[float] | None = None, missing_modality: bool = True,
-                  overrides: dict[str, dict[str, Any]] | None = None, demo_subjects: int = 30, demo_seed: int = 2026,
+                  representation: bool = True, overrides: dict[str, dict[str, Any]] | None = None,
+                  demo_subjects: int = 30, demo_seed: int = 2026,
                   log: Callable[[str], None] = print_now) -> dict[str, Any]:
     """Pre-train, fine-tune, evaluate and report; rerunning the same command resumes where it stopped.
 
@@ -37,7 +38,9 @@ def run_benchmark(out: str | os.PathLike, profile: str = "tiny", seeds: int = 3,
         tasks: "seg" and/or "cls".
         label_fractions: fractions of the training labels to fine-tune with (default: the profile's).
         missing_modality: run the missing-modality sweep on the segmentation models.
-        overrides: ``{role: {key: value}}`` over the profile (roles: pretrain, seg, cls, missing_modality).
+        representation: run the representation evaluation on each init's frozen encoder.
+        overrides: ``{role: {key: value}}`` over the profile (roles: pretrain, seg, cls, missing_modality,
+            representation).
         demo_subjects: subjects of generated demo data.
         demo_seed: seed of generated demo data.
         log: where progress lines go.
@@ -53,7 +56,8 @@ def run_benchmark(out: str | os.PathLike, profile: str = "tiny", seeds: int = 3,
             log(f"[benchmark] generating {demo_subjects} demo subjects (seed {demo_seed}) in {dataset_dir}")
             generate_demo_dataset(dataset_dir, num_subjects=demo_subjects, seed=demo_seed)
     seed_list = list(range(seeds))
-    stages = plan_stages(chosen, out, dataset_dir, seed_list, inits, tasks, label_fractions, missing_modality)
+    stages = plan_stages(chosen, out, dataset_dir, seed_list, inits, tasks, label_fractions, missing_modality,
+                         representation)
     log(f"[benchmark] profile {chosen.name}: {len(stages)} bundle runs for {len(seed_list)} seed(s) into {out}")
     durations = run_stages(stages, log)
 

@@ -1,9 +1,11 @@
-"""The benchmark as a list of bundle runs: pre-training, fine-tuning, test evaluation and the missing-modality sweep.
+"""The benchmark as a list of bundle runs: pre-training, the representation evaluation of the frozen encoders,
+fine-tuning, test evaluation and the missing-modality sweep.
 
 Every run is ``python -m monai.bundle run`` on one bundle, as ``scripts/demo.sh`` runs it, writing into
 its own folder under ``<out>/runs``:
 
     seed<s>/pretrain/<objective>/                      models/encoder.pt, runs/
+    seed<s>/representation/<init>/                     representation.csv, .md, hit_rate_stage<k>.png
     seed<s>/<task>/<init>/labels<percent>/             models/model.pt, runs/eval/ (test metrics)
     seed<s>/missing_modality/<init>/labels<percent>/   missing_modality.csv, .md, .png
 """
@@ -30,11 +32,13 @@ class Stage:
     """One bundle run of the benchmark.
 
     Attributes:
-        kind: "pretrain", "fine-tune <task>", "evaluate <task>" or "missing-modality" (ETA groups by it).
+        kind: "pretrain", "representation", "fine-tune <task>", "evaluate <task>" or "missing-modality" (ETA
+            groups by it).
         seed: the ``seed`` passed to the bundle.
         init: the pre-training objective (or "scratch"); for a pretrain stage, the one it trains.
-        task: "seg" or "cls"; None for pre-training.
-        label_fraction: fraction of the training labels fine-tuned on; None for pre-training.
+        task: "seg" or "cls"; None for pre-training and the representation evaluation.
+        label_fraction: fraction of the training labels fine-tuned on; None for pre-training and the
+            representation evaluation.
         folder: where the run writes; its ``stage.json`` marks it done.
         command: the command line.
     """
@@ -65,13 +69,16 @@ def _percent(fraction: float) -> str:
 
 def plan_stages(profile: Profile, out: str | Path, dataset_dir: str | Path, seeds: Sequence[int],
                 inits: Sequence[str] = INITS, tasks: Sequence[str] = TASKS,
-                label_fractions: Sequence[float] | None = None, missing_modality: bool = True) -> list[Stage]:
+                label_fractions: Sequence[float] | None = None, missing_modality: bool = True,
+                representation: bool = True) -> list[Stage]:
     """All runs of the benchmark in the order they must happen, seed after seed.
 
-    For each seed: pre-train with each objective in ``inits``; fine-tune each task from each init at
-    each label fraction and evaluate it on the test split; run the missing-modality sweep on each
-    segmentation model fine-tuned with the largest label fraction. Model selection inside fine-tuning
-    uses the validation split; the test split is only read by the evaluation stages.
+    For each seed: pre-train with each objective in ``inits``; evaluate the frozen encoder of each init
+    (the random initialisation of the seed for "scratch") with the representation evaluation; fine-tune
+    each task from each init at each label fraction and evaluate it on the test split; run the
+    missing-modality sweep on each segmentation model fine-tuned with the largest label fraction. Model
+    selection inside fine-tuning uses the validation split; the test split is only read by the evaluation
+    stages (representation, evaluate, missing-modality).
 
     Raises:
         ValueError: unknown init or task, no seeds, or a label fraction outside ``(0, 1]``.
@@ -94,6 +101,13 @@ def plan_stages(profile: Profile, out: str | Path, dataset_dir: str | Path, seed
             folder = seed_dir / "pretrain" / objective
             overrides = {**data, **_run_folders(folder), "objective": objective, "seed": seed}
             stages.append(Stage("pretrain", seed, objective, None, None, folder, profile.command("pretrain", overrides)))
+        if representation:
+            for init in inits:
+                folder = seed_dir / "representation" / init
+                encoder = "" if init == SCRATCH else str(seed_dir / "pretrain" / init / "models" / "encoder.pt")
+                overrides = {**data, "output_dir": str(folder), "pretrained_ckpt": encoder, "seed": seed}
+                stages.append(Stage("representation", seed, init, None, None, folder,
+                                    profile.command("representation", overrides)))
         for task in tasks:
             for init in inits:
                 encoder = {} if init == SCRATCH else \

@@ -10,7 +10,8 @@ from typing import Any
 
 from taco.utils import markdown_table
 from taco_tools.benchmark.plan import INITS, SCRATCH
-from taco_tools.benchmark.results import MISSING_MODALITY, lower_is_better, modalities_present
+from taco_tools.benchmark.results import (CONTROL_PREFIX, MISSING_MODALITY, REPRESENTATION, lower_is_better,
+                                          modalities_present)
 from taco_tools.benchmark.runner import format_seconds
 from taco_tools.benchmark.statistics import Summary, paired_comparison, summarise
 
@@ -18,9 +19,13 @@ __all__ = ["KEY_METRICS", "REFERENCES", "write_report"]
 
 REFERENCES = (SCRATCH, "reconstruction_only")
 """Every initialisation is compared with training from scratch and with reconstruction-only pre-training."""
-KEY_METRICS = {"seg": "dice_mean", "cls": "accuracy", MISSING_MODALITY: "dice_mean_over_subsets"}
+KEY_METRICS = {"seg": ("dice_mean",), "cls": ("accuracy",), MISSING_MODALITY: ("dice_mean_over_subsets",),
+               REPRESENTATION: ("cross_subject_independent_hit_rate_off_position",
+                                "cross_modal_independent_hit_rate_off_position")}
+"""Each task's key metric: the first of these present (a representation metric of any token stage, ``..._stage<k>``)."""
 TASK_TITLES = {"seg": "Segmentation", "cls": "Classification",
-               MISSING_MODALITY: "Segmentation with missing modalities (mean over modality subsets)"}
+               MISSING_MODALITY: "Segmentation with missing modalities (mean over modality subsets)",
+               REPRESENTATION: "Frozen encoders: representation evaluation (controls as `control_*`)"}
 
 Values = dict[tuple[str, float, str, str], dict[int, float]]
 """``{(task, label_fraction, metric, init): {seed: value}}``."""
@@ -48,7 +53,7 @@ def _mean_std(seeds: dict[int, float]) -> str:
 
 
 def _versus(values: Values, key: tuple[str, float, str, str], reference: str) -> str:
-    if key[3] == reference:
+    if key[3] == reference or key[3].startswith(CONTROL_PREFIX):
         return "—"
     if (*key[:3], reference) not in values:
         return "n/a (not run)"
@@ -87,9 +92,16 @@ def write_report(rows: Sequence[dict[str, Any]], out: str | os.PathLike, profile
              "nothing was tuned on.",
              f"- Seeds: {', '.join(map(str, seeds))} (n = {len(seeds)}). Each seed runs the whole chain "
              "(pre-training, labelled subset, fine-tuning) with that seed, so runs of one seed are paired.",
-             f"- Initialisations: {', '.join(inits)} (`{SCRATCH}` = no pre-training; the others are "
+             f"- Initialisations: {', '.join(init for init in inits if not init.startswith(CONTROL_PREFIX))} "
+             f"(`{SCRATCH}` = no pre-training; the others are "
              "pre-training objectives: `taco` = reconstruction + intra + inter, `reconstruction_only` = "
              "both topology weights 0, `intra_only` / `inter_only` = one topology term).",
+             *([f"- Representation evaluation: each init's frozen encoder (`{SCRATCH}`: the seed's random "
+                "initialisation) on the test split; `control_chance`, `control_same_position` (what a code of the "
+                "token's crop position answers) and `control_oracle` (the best achievable) pin each metric. "
+                "`hit_rate_off_position`: hits where the token at the same crop position is wrong, so that "
+                "position cannot answer. Each run's `representation.md` has every figure."]
+               if any(key[0] == REPRESENTATION for key in values) else []),
              "- Cells: mean ± sample std over seeds (n = seeds with a finite value). Δ = mean over seeds of "
              "(init − reference) on the same seed; p = two-sided paired t-test across seeds "
              "(`scipy.stats.ttest_rel`), n/a with fewer than 2 pairs. "
@@ -111,7 +123,10 @@ def write_report(rows: Sequence[dict[str, Any]], out: str | os.PathLike, profile
                 if key in values:
                     table.append([f"{metric} {arrow}", init, _mean_std(values[key]),
                                   *(_versus(values, key, reference) for reference in REFERENCES)])
-        lines += [f"## {TASK_TITLES.get(task, task)}, {fraction:.0%} of the training labels", "",
+        title = TASK_TITLES.get(task, task)
+        if task != REPRESENTATION:
+            title += f", {fraction:.0%} of the training labels"
+        lines += [f"## {title}", "",
                   *markdown_table(["metric", "init", "mean ± std", *(f"Δ vs {reference}" for reference in REFERENCES)],
                                   table), ""]
     if durations:
@@ -123,18 +138,34 @@ def write_report(rows: Sequence[dict[str, Any]], out: str | os.PathLike, profile
     return {"summary": summary, "plots": plots}
 
 
+def _key_metric(values: Values, task: str, fraction: float) -> str | None:
+    """The first of the task's :data:`KEY_METRICS` with values, as named or at a token stage; None if none."""
+    metrics = sorted({key[2] for key in values if key[:2] == (task, fraction)})
+    for name in KEY_METRICS.get(task, ()):
+        found = [metric for metric in metrics if metric == name or metric.startswith(f"{name}_stage")]
+        if found:
+            return found[0]
+    return None
+
+
+def _fraction_label(task: str, fraction: float) -> str:
+    return "no fine-tuning" if task == REPRESENTATION else f"{fraction:.0%} labels"
+
+
 def _key_metrics(values: Values, settings: list[tuple[str, float]], inits: list[str]) -> list[str]:
-    """One table: each task's key metric per init, and TACO's paired difference to each reference."""
+    """One table: each task's key metric per init (controls left out), and TACO's paired difference to each
+    reference."""
+    inits = [init for init in inits if not init.startswith(CONTROL_PREFIX)]
     table = []
     for task, fraction in settings:
-        metric = KEY_METRICS.get(task)
-        if metric is None or not any(key[:3] == (task, fraction, metric) for key in values):
+        metric = _key_metric(values, task, fraction)
+        if metric is None:
             continue
         cells = [_mean_std(values[(task, fraction, metric, init)]) if (task, fraction, metric, init) in values
                  else "n/a" for init in inits]
         taco = (task, fraction, metric, "taco")
         versus = [_versus(values, taco, reference) if taco in values else "n/a (not run)" for reference in REFERENCES]
-        table.append([task, f"{fraction:.0%}", metric, *cells, *versus])
+        table.append([task, "—" if task == REPRESENTATION else f"{fraction:.0%}", metric, *cells, *versus])
     header = ["task", "labels", "metric", *inits, *(f"taco − {reference}" for reference in REFERENCES)]
     return ["## Key metrics", "", *markdown_table(header, table), ""]
 
@@ -163,15 +194,17 @@ def _plots(values: Values, settings: list[tuple[str, float]], inits: list[str], 
     paths = []
     for task in _ordered(task for task, _ in settings):
         fractions = [fraction for setting_task, fraction in settings if setting_task == task]
+        task_inits = [init for init in inits if any(key[0] == task and key[3] == init for key in values)]
         for metric in _ordered(key[2] for key in values if key[0] == task and modalities_present(key[2]) is None):
-            figure, axes = plt.subplots(figsize=(1.3 * len(inits) + 2, 3.6))
+            figure, axes = plt.subplots(figsize=(1.3 * len(task_inits) + 2, 3.6))
             width = 0.8 / len(fractions)
             for index, fraction in enumerate(fractions):
-                summaries = [summarise(list(values.get((task, fraction, metric, init), {}).values())) for init in inits]
-                axes.bar([position + (index - (len(fractions) - 1) / 2) * width for position in range(len(inits))],
+                summaries = [summarise(list(values.get((task, fraction, metric, init), {}).values()))
+                             for init in task_inits]
+                axes.bar([position + (index - (len(fractions) - 1) / 2) * width for position in range(len(task_inits))],
                          [summary.mean for summary in summaries], width, yerr=_error_bars(summaries), capsize=3,
-                         label=f"{fraction:.0%} labels")
-            axes.set_xticks(range(len(inits)), labels=inits, rotation=20, ha="right")
+                         label=_fraction_label(task, fraction))
+            axes.set_xticks(range(len(task_inits)), labels=task_inits, rotation=20, ha="right")
             axes.set_ylabel(f"{metric} ({'lower' if lower_is_better(metric) else 'higher'} is better)")
             axes.set_title(f"{TASK_TITLES.get(task, task)}: {metric}, test split, mean ± std over seeds", fontsize=9)
             axes.legend(fontsize=8)

@@ -1,7 +1,8 @@
 """The benchmark's results table: one row per init x task x label fraction x seed x metric, as ``results.csv``.
 
 Rows are read from the files the bundles write, with the readers of :mod:`taco_tools.results_table`
-(seg ``MetricsSaver`` summaries, cls ``metrics.csv``) and the missing-modality bundle's CSV.
+(seg ``MetricsSaver`` summaries, cls ``metrics.csv``), the missing-modality bundle's CSV and the
+representation evaluation's CSV.
 """
 
 from __future__ import annotations
@@ -17,11 +18,26 @@ from taco_tools.benchmark.plan import Stage
 from taco_tools.benchmark.statistics import summarise
 from taco_tools.results_table import classification_results, segmentation_results
 
-__all__ = ["FIELDS", "MISSING_MODALITY", "collect_results", "lower_is_better", "modalities_present", "write_results"]
+__all__ = ["CONTROL_PREFIX", "FIELDS", "MISSING_MODALITY", "REPRESENTATION", "REPRESENTATION_METRICS",
+           "collect_results", "lower_is_better", "modalities_present", "write_results"]
 
 FIELDS = ("init", "task", "label_fraction", "seed", "metric", "value")
 MISSING_MODALITY = "missing_modality"
 """The task name of the missing-modality rows (the segmentation model evaluated on modality subsets)."""
+REPRESENTATION = "representation"
+"""The task name of the representation-evaluation rows (frozen encoders, no fine-tuning: label fraction 0)."""
+REPRESENTATION_METRICS = {
+    ("cross_subject", "independent"): ("hit_rate_off_position", "hit_rate", "median_error_mm", "mnn_precision",
+                                       "same_position_rate"),
+    ("cross_subject", "shared"): ("hit_rate",),
+    ("cross_modal", "independent"): ("hit_rate_off_position", "hit_rate", "median_error_mm", "same_position_rate"),
+    ("neighbourhood_overlap", "shared"): ("overlap",),
+    ("tissue_probe", "independent"): ("balanced_accuracy", "macro_f1"),
+    ("class_probe", "independent"): ("auc",)}
+"""The representation metrics the benchmark reports, by ``(evaluation, crops)``; each becomes the metric
+``<evaluation>[_<crops>]_<metric>_stage<k>`` (crops named for the correspondence measures, which have both)."""
+CONTROL_PREFIX = "control_"
+"""Rows of the representation evaluation's controls carry the init ``control_<control>`` (e.g. ``control_oracle``)."""
 _PRESENT = re.compile(r"dice_with_(\d+)_modalities")
 
 
@@ -32,8 +48,8 @@ def modalities_present(metric: str) -> int | None:
 
 
 def lower_is_better(metric: str) -> bool:
-    """Distances (HD95) improve downwards; every other metric upwards."""
-    return metric.startswith("hd95")
+    """Distances (HD95, correspondence errors) improve downwards; every other metric upwards."""
+    return metric.startswith("hd95") or "error_mm" in metric
 
 
 def collect_results(stages: Iterable[Stage], region_names: Sequence[str]) -> list[dict[str, Any]]:
@@ -41,10 +57,23 @@ def collect_results(stages: Iterable[Stage], region_names: Sequence[str]) -> lis
 
     Segmentation: ``dice_<region>``, ``dice_mean``, ``hd95_<region>``, ``hd95_mean``; classification:
     ``accuracy``, ``auc``, ``f1``; missing modality: ``dice_mean_over_subsets`` and
-    ``dice_with_<k>_modalities`` (mean Dice over the subsets with k modalities present).
+    ``dice_with_<k>_modalities`` (mean Dice over the subsets with k modalities present); representation:
+    :data:`REPRESENTATION_METRICS` of the encoder under its init and of each control under
+    ``control_<control>``, label fraction 0. The controls do not depend on the encoder except the tissue
+    probe's chance (shuffled labels on the encoder's features), so each seed keeps the first stage's.
     """
     rows = []
+    controls_seen = set()
     for stage in stages:
+        if stage.kind == REPRESENTATION:
+            for row in _representation(stage.folder / "representation.csv"):
+                init = stage.init if row["method"] == "encoder" else CONTROL_PREFIX + row["method"]
+                if init != stage.init and (stage.seed, init, row["metric"]) in controls_seen:
+                    continue
+                controls_seen.add((stage.seed, init, row["metric"]))
+                rows.append({"init": init, "task": REPRESENTATION, "label_fraction": 0.0, "seed": stage.seed,
+                             "metric": row["metric"], "value": row["value"]})
+            continue
         if stage.kind.startswith("evaluate"):
             metrics = _segmentation(stage.folder, region_names) if stage.task == "seg" else \
                 {name.removeprefix("val_"): value for name, value in classification_results(stage.folder).items()}
@@ -76,6 +105,22 @@ def _missing_modality(path: Path) -> dict[str, float]:
         by_size.setdefault(int(row["num_modalities"]), []).append(float(row["value"]))
     return {"dice_mean_over_subsets": summarise([float(row["value"]) for row in rows]).mean,
             **{f"dice_with_{size}_modalities": summarise(group).mean for size, group in sorted(by_size.items())}}
+
+
+def _representation(path: Path) -> list[dict[str, Any]]:
+    """``{"method", "metric", "value"}`` rows of :data:`REPRESENTATION_METRICS` from ``representation.csv``."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run the representation evaluation bundle first.")
+    with open(path) as stream:
+        rows = list(csv.DictReader(stream))
+    chosen = []
+    for row in rows:
+        if row["metric"] not in REPRESENTATION_METRICS.get((row["evaluation"], row["crops"]), ()):
+            continue
+        crops = f"_{row['crops']}" if row["evaluation"].startswith("cross") else ""
+        chosen.append({"method": row["method"], "value": float(row["value"]),
+                       "metric": f"{row['evaluation']}{crops}_{row['metric']}_stage{row['stage']}"})
+    return chosen
 
 
 def write_results(rows: Iterable[dict[str, Any]], path: str | os.PathLike) -> Path:

@@ -11,12 +11,16 @@ import numpy as np
 from taco_tools.demo_data.anatomy import check_spacing
 from taco_tools.demo_data.montage import save_montage
 from taco_tools.demo_data.mr_physics import MODALITIES
-from taco_tools.demo_data.subjects import DemoSubject, assign_splits_and_grades, subject_name, subject_rng, synthesize_subject
+from taco_tools.demo_data.subjects import (TISSUE_CLASSES, DemoSubject, assign_splits_and_grades, subject_name,
+                                           subject_rng, synthesize_subject)
 from taco_tools.demo_data.tumour import LABEL_NAMES
 
 __all__ = ["DATALIST_FILENAME", "MONTAGE_FILENAME", "generate_demo_dataset", "save_subject"]
 
 DATALIST_FILENAME = "datalist.json"
+TEMPLATE_COORDINATE_STEP_MM = 1.0 / 16.0
+"""The template coordinates are stored as int16 multiples of this (the NIfTI scale factor): at most 0.03 mm off
+per axis, in about a fifth of a subject's disk space; a coarse grid would blur the mass effect's sharp edge."""
 MONTAGE_FILENAME = "montage.png"
 
 
@@ -24,16 +28,21 @@ def save_subject(subject: DemoSubject, out_dir: Path, name: str) -> dict:
     """Write one subject's NIfTI files under ``out_dir/name`` and return its datalist entry.
 
     Returns:
-        ``{"subject", "image": [4 paths in MODALITIES order], "label", "class_label"}`` with paths
-        relative to ``out_dir``.
+        ``{"subject", "image": [4 paths in MODALITIES order], "label", "class_label", "template_coords",
+        "tissue"}`` with paths relative to ``out_dir``.
     """
     (out_dir / name).mkdir(parents=True, exist_ok=True)
     volumes = {m: np.asarray(subject.images[m], np.float32) for m in MODALITIES}
     volumes["seg"] = np.asarray(subject.label, np.uint8)
+    volumes["tissue"] = subject.tissue_classes
+    volumes["template_coords"] = np.round(np.moveaxis(subject.template_millimetres(), 0, -1) /
+                                          TEMPLATE_COORDINATE_STEP_MM).astype(np.int16)
     paths = {}
     for key, volume in volumes.items():
         relative = f"{name}/{name}_{key}.nii.gz"
         image = nib.Nifti1Image(volume, subject.affine)
+        if key == "template_coords":
+            image.header.set_slope_inter(TEMPLATE_COORDINATE_STEP_MM, 0.0)
         image.header.set_xyzt_units("mm")
         image.set_qform(subject.affine, code=1)
         image.set_sform(subject.affine, code=1)
@@ -44,6 +53,8 @@ def save_subject(subject: DemoSubject, out_dir: Path, name: str) -> dict:
         "image": [paths[m] for m in MODALITIES],
         "label": paths["seg"],
         "class_label": subject.class_label,
+        "template_coords": paths["template_coords"],
+        "tissue": paths["tissue"],
     }
 
 
@@ -51,9 +62,11 @@ def generate_demo_dataset(out_dir: str | Path, num_subjects: int = 20, seed: int
     """Write a demo data set: NIfTI volumes, ``datalist.json`` and ``montage.png``.
 
     Layout: ``out_dir/demo_000/demo_000_{t1,t1ce,t2,flair,seg}.nii.gz`` (images float32, label uint8,
-    RAS affine at ``spacing`` mm), ``out_dir/datalist.json`` (decathlon style with ``training``,
-    ``validation`` and ``test`` lists of ``{"subject", "image", "label", "class_label"}``, paths
-    relative to ``out_dir``) and ``out_dir/montage.png`` (one tumour subject, high grade if any).
+    RAS affine at ``spacing`` mm), the ground truth ``demo_000_template_coords.nii.gz`` (``(X, Y, Z, 3)``
+    reference-space mm of each voxel) and ``demo_000_tissue.nii.gz`` (uint8, ``TISSUE_CLASSES``),
+    ``out_dir/datalist.json`` (decathlon style with ``training``, ``validation`` and ``test`` lists of
+    ``{"subject", "image", "label", "class_label", "template_coords", "tissue"}``, paths relative to
+    ``out_dir``) and ``out_dir/montage.png`` (one tumour subject, high grade if any).
 
     Args:
         out_dir: output folder, created if needed.
@@ -90,6 +103,7 @@ def generate_demo_dataset(out_dir: str | Path, num_subjects: int = 20, seed: int
         ),
         "modalities": list(MODALITIES),
         "labels": {str(value): name for value, name in LABEL_NAMES.items()},
+        "tissue_classes": {str(value): name for value, name in TISSUE_CLASSES.items()},
         "spacing": [float(spacing)] * 3,
         **{split: [entries[k] for k in members] for split, members in splits.items()},
     }

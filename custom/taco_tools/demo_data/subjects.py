@@ -14,7 +14,13 @@ from taco_tools.demo_data.mr_physics import (COMPARTMENTS, NOISE_LEVEL_RANGE, SI
 from taco_tools.demo_data.tumour import (LESION_LABELS, TUMOUR_GRADES, TUMOUR_RADIUS_MM_RANGE, TumourGrade,
                                          grow_tumour, insert_lesion, pick_tumour_centre)
 
-__all__ = ["DemoSubject", "assign_splits_and_grades", "subject_name", "subject_rng", "synthesize_subject"]
+__all__ = ["TISSUE_CLASSES", "DemoSubject", "assign_splits_and_grades", "subject_name", "subject_rng",
+           "synthesize_subject"]
+
+TISSUE_CLASSES = {0: "background", 1: "csf", 2: "grey_matter", 3: "white_matter", 4: "necrotic_core", 5: "oedema",
+                  6: "enhancing_tumour"}
+"""Values of the tissue label map: the dominant normal tissue, or the lesion compartment where the label has one."""
+_LESION_TISSUE_CLASS = {LESION_LABELS["necrosis"]: 4, LESION_LABELS["oedema"]: 5, LESION_LABELS["enhancing_tumour"]: 6}
 
 
 @dataclass
@@ -26,8 +32,11 @@ class DemoSubject:
         label: ``(X, Y, Z)`` uint8 BraTS label map (0, 1, 2, 4).
         fractions: ``(6, X, Y, Z)`` float32 compartment fractions in the order of ``COMPARTMENTS``,
             after the lesion replaced normal tissue.
-        affine: ``(4, 4)`` RAS voxel-to-world (mm) matrix.
+        affine: ``(4, 4)`` RAS voxel-to-world (mm) matrix, shared with the reference anatomy's grid.
         grade: tumour grade the subject was generated with.
+        template_coordinates: ``(3, X, Y, Z)`` float32 reference-anatomy voxel coordinates that each
+            subject voxel was sampled from (deformation and mass effect), the ground truth of which
+            reference point lies at each voxel; ``affine`` maps them to reference mm.
     """
 
     images: dict[str, np.ndarray]
@@ -35,6 +44,7 @@ class DemoSubject:
     fractions: np.ndarray
     affine: np.ndarray
     grade: TumourGrade
+    template_coordinates: np.ndarray
 
     @property
     def class_label(self) -> int:
@@ -44,6 +54,28 @@ class DemoSubject:
     def tissue_fraction(self, compartment: str) -> np.ndarray:
         """``(X, Y, Z)`` fraction of one of ``COMPARTMENTS``."""
         return self.fractions[COMPARTMENTS.index(compartment)]
+
+    @property
+    def tissue_classes(self) -> np.ndarray:
+        """``(X, Y, Z)`` uint8 tissue label map with the values of ``TISSUE_CLASSES``.
+
+        A lesion voxel (BraTS label > 0) takes its lesion compartment; any other voxel whose brain
+        fraction is at least 0.5 takes the normal tissue with the largest fraction (the lesion scales
+        all normal fractions of a voxel alike, so this is the tissue that was there); the rest is
+        background.
+        """
+        classes = {name: value for value, name in TISSUE_CLASSES.items()}
+        normal = self.fractions[[COMPARTMENTS.index(name) for name in ("csf", "grey_matter", "white_matter")]]
+        tissue = np.where(self.fractions.sum(axis=0) >= 0.5, classes["csf"] + np.argmax(normal, axis=0), 0)
+        for label, value in _LESION_TISSUE_CLASS.items():
+            tissue[self.label == label] = value
+        return tissue.astype(np.uint8)
+
+    def template_millimetres(self) -> np.ndarray:
+        """``(3, X, Y, Z)`` float32 reference-space coordinates (mm) of the point each voxel shows."""
+        flat = self.template_coordinates.reshape(3, -1)
+        return (self.affine[:3, :3] @ flat + self.affine[:3, 3:]).reshape(self.template_coordinates.shape).astype(
+            np.float32)
 
 def synthesize_subject(rng: np.random.Generator, grade: TumourGrade = "none", spacing: float = 2.0) -> DemoSubject:
     """Synthesize one subject: deformed anatomy, optional tumour, four contrasts with bias and noise.
@@ -62,7 +94,8 @@ def synthesize_subject(rng: np.random.Generator, grade: TumourGrade = "none", sp
     shape = reference.tissue.shape[1:]
     coordinates = random_deformation(shape, spacing, rng)
     if grade == "none":
-        tissue = deform_tissue_maps(reference.tissue, coordinates)
+        displaced = coordinates
+        tissue = deform_tissue_maps(reference.tissue, displaced)
         label = np.zeros(shape, dtype=np.uint8)
     else:
         site, centre = pick_tumour_centre(reference, coordinates, rng)
@@ -77,7 +110,8 @@ def synthesize_subject(rng: np.random.Generator, grade: TumourGrade = "none", sp
         modality: add_rician_noise(clean * random_bias_field(shape, spacing, rng), noise_sigma, rng)
         for modality, clean in simulate_contrasts(fractions).items()
     }
-    return DemoSubject(images=images, label=label, fractions=fractions, affine=np.array(reference.affine), grade=grade)
+    return DemoSubject(images=images, label=label, fractions=fractions, affine=np.array(reference.affine), grade=grade,
+                       template_coordinates=displaced)
 
 
 def assign_splits_and_grades(

@@ -16,9 +16,9 @@ from taco_tools.monailabel_check.common import BUNDLE, CheckFailed
 from taco_tools.profiles import BUNDLES, Profile, get_profile
 
 __all__ = ["INFERENCE_PROFILE_KEYS", "SAMPLE_APP", "bundle_modalities", "download_sample_app", "install_bundle",
-           "profile_inference_values"]
+           "profile_inference_values", "segment_names"]
 
-INFERENCE_PROFILE_KEYS = ("roi_size", "pixdim", "feature_size", "window_size", "decoder_norm", "sw_batch_size")
+INFERENCE_PROFILE_KEYS = ("roi_size", "pixdim", "default_architecture", "decoder_norm", "sw_batch_size")
 """Keys of ``inference.json`` the profile must set, so that the served network and its preprocessing are
 those the weights were trained with."""
 SAMPLE_APP = "monaibundle"
@@ -53,6 +53,16 @@ def bundle_modalities(metadata_file: str | os.PathLike) -> list[str]:
                              "does not start with a modality name.")
         modalities.append(match.group(0).lower())
     return modalities
+
+
+def segment_names(metadata_file: str | os.PathLike) -> tuple[str, dict[str, int]]:
+    """``(output key, {segment name: label value})`` as MONAI Label's ``monaibundle`` app reads ``metadata.json``
+    (``monailabel/tasks/infer/bundle.py``): the first output's key and ``channel_def``, whose keys are the label
+    values of the returned map, names lower-cased and ``background`` left out."""
+    metadata = json.loads(Path(metadata_file).read_text())
+    key, output = next(iter(metadata["network_data_format"]["outputs"].items()))
+    return key, {name.lower(): int(value) for value, name in output.get("channel_def", {}).items()
+                 if name.lower() != "background"}
 
 
 def profile_inference_values(profile: Profile, inference: Mapping[str, Any], role: str = "seg",

@@ -13,7 +13,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from taco_tools.monailabel_check.app import SAMPLE_APP, bundle_modalities, download_sample_app, install_bundle
+from taco_tools.monailabel_check.app import (SAMPLE_APP, bundle_modalities, download_sample_app, install_bundle,
+                                            segment_names)
 from taco_tools.monailabel_check.common import BUNDLE, CheckFailed, log
 from taco_tools.monailabel_check.labels import check_label_volume
 from taco_tools.monailabel_check.server import free_port, infer, start_server, stop_server, wait_for_model
@@ -89,14 +90,23 @@ def run_check(work: Path, model: Path, data: Path, num_cases: int, port: int, wa
             f"{list(info.get('trainers', {}))}; {BUNDLE}: type {served.get('type')}, labels {served.get('labels')}, "
             f"version {served.get('version')}")
         log(f"server ready after {time.monotonic() - start:.0f} s")
+        _, expected = segment_names(app / "model" / BUNDLE / "configs" / "metadata.json")
+        if served.get("labels") != expected:
+            raise CheckFailed(f"/info/ names the segments {served.get('labels')}, metadata.json {expected}")
         summaries = []
         for name, geometry in cases.items():
             result = work / f"result_{name}.nii.gz"
             seconds = infer(url, name, result, infer_timeout)
-            check = check_label_volume(nib.load(str(result)), geometry)
+            label = nib.load(str(result))
+            check = check_label_volume(label, geometry)
             summary = f"{name}: {check.summary}, request {seconds:.1f} s"
             if not check.ok:
                 raise CheckFailed(f"{summary}; PROBLEMS: {'; '.join(check.problems)}")
+            values = set(np.unique(np.asarray(label.dataobj)).astype(int).tolist())
+            unnamed = sorted(values - {0, *expected.values()})
+            if unnamed:
+                raise CheckFailed(f"{summary}; label values {unnamed} have no segment name in {expected}")
+            summary += f", segments {[segment for segment, value in expected.items() if value in values]}"
             log(summary)
             summaries.append(summary)
         return summaries

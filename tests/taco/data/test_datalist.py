@@ -23,6 +23,18 @@ def test_relative_paths_resolve_against_the_datalist_folder(datalist):
     assert datalist_modalities(datalist) == ["t1", "t2"]
 
 
+def test_other_file_keys_resolve_and_are_checked_where_an_item_has_them(datalist):
+    content = json.loads(datalist.read_text())
+    content["training"][0]["tissue"] = "a_tissue.nii.gz"
+    datalist.write_text(json.dumps(content))
+    assert load_datalist(datalist)[0]["tissue"] == "a_tissue.nii.gz"  # not a file key: left as written
+    with pytest.raises(FileNotFoundError, match=r"subject 'a', tissue: file not found: .*a_tissue\.nii\.gz"):
+        load_datalist(datalist, file_keys=("label", "tissue"))
+    (datalist.parent / "a_tissue.nii.gz").write_bytes(b"x")
+    (item,) = load_datalist(datalist, file_keys=("label", "tissue", "template_coords"))
+    assert item["tissue"] == str(datalist.parent / "a_tissue.nii.gz") and "template_coords" not in item
+
+
 def test_missing_file_names_subject_modality_and_path(datalist):
     (datalist.parent / "a_t2.nii.gz").unlink()
     with pytest.raises(FileNotFoundError, match=r"subject 'a', t2: file not found: .*a_t2\.nii\.gz"):

@@ -1,12 +1,19 @@
-"""EncoderExport: the encoder's weights alone, written when training completes, loadable with weights_only."""
+"""EncoderExport: the encoder's weights alone, written when training completes, loadable with weights_only,
+as safetensors, with the recipe."""
 
+import json
 import logging
 
 import torch
 from ignite.engine import Engine, Events
+from safetensors.torch import load_file
 from torch import nn
 
 from taco.engines import EncoderExport
+from taco.networks import swin_encoder
+from taco.networks.encoder_recipe import read_encoder_recipe
+
+ENCODER = {"in_channels": 1, "feature_size": 12, "depths": (1, 1, 1, 1), "num_heads": (1, 1, 2, 2), "window_size": 2}
 
 
 class TwoPartNetwork(nn.Module):
@@ -14,7 +21,7 @@ class TwoPartNetwork(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.encoder = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+        self.encoder = swin_encoder(**ENCODER)
         self.head = nn.Linear(4, 2)
 
 
@@ -33,10 +40,10 @@ def train(network, path, iterations=3):
 
     def step(engine, batch):
         with torch.no_grad():
-            encoder[0].weight.add_(1.0)
+            encoder.patch_embed.proj.weight.add_(1.0)
 
     engine = Engine(step)
-    EncoderExport(network, path).attach(engine)
+    EncoderExport(network, path, {"preprocessing": {"pixdim": [4.0, 4.0, 4.0]}}).attach(engine)
     engine.add_event_handler(Events.ITERATION_COMPLETED, lambda engine: seen.append(path.exists()))
     engine.run(range(iterations), max_epochs=1)
     return seen
@@ -51,11 +58,27 @@ def test_the_encoder_alone_is_written_at_completion_with_its_final_weights(tmp_p
     state = torch.load(path, weights_only=True)
 
     assert list(state) == list(network.encoder.state_dict())
-    assert "num_batches_tracked" in {name.split(".")[-1] for name in state}  # buffers too
+    assert "relative_position_index" in {name.split(".")[-1] for name in state}  # buffers too
     for name, tensor in network.encoder.state_dict().items():
         assert torch.equal(state[name], tensor) and not state[name].requires_grad
-    nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)).load_state_dict(state, strict=True)
-    assert f"encoder weights (7 tensors) written to {path}" in caplog.text
+    swin_encoder(**ENCODER).load_state_dict(state, strict=True)
+    assert f"encoder weights ({len(state)} tensors) written to {path}" in caplog.text
+
+
+def test_safetensors_hold_the_same_tensors_and_the_recipe(tmp_path):
+    network = TwoPartNetwork()
+    path = tmp_path / "encoder.pt"
+    train(network, path, iterations=2)
+    safetensors = load_file(tmp_path / "encoder.safetensors")
+    assert safetensors.keys() == network.encoder.state_dict().keys()
+    assert all(torch.equal(safetensors[name], tensor) for name, tensor in network.encoder.state_dict().items())
+    recipe = read_encoder_recipe(tmp_path / "encoder.safetensors")
+    assert recipe["architecture"] == {**ENCODER, "depths": [1, 1, 1, 1], "num_heads": [1, 1, 2, 2], "use_v2": True}
+    assert recipe["steps"] == 2 and recipe["preprocessing"] == {"pixdim": [4.0, 4.0, 4.0]}
+    assert set(recipe["versions"]) == {"taco", "monai", "torch"} and len(recipe["tensors"]) == len(safetensors)
+    described = json.loads((tmp_path / "encoder.json").read_text())  # the recipe beside encoder.pt, with the hashes
+    assert described["architecture"] == recipe["architecture"] and read_encoder_recipe(path) == described
+    assert set(described["weights"]) == {"encoder.pt", "encoder.safetensors"}
 
 
 def test_a_distributed_wrapper_is_looked_through(tmp_path):

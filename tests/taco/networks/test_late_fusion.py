@@ -4,7 +4,7 @@ from monai.inferers import SlidingWindowInferer
 from monai.networks.nets import SwinUNETR
 
 from taco.networks import (LateFusionSwinClassifier, LateFusionSwinUNETR, TacoPretrainingNetwork,
-                           load_pretrained_encoder)
+                           load_pretrained_encoder, window_size_of)
 
 SIZE = (32, 32, 32)
 ARCHITECTURE = {"feature_size": 12, "depths": (1, 1, 1, 1), "norm_name": "batch", "window_size": 4}
@@ -145,3 +145,9 @@ def test_bad_input_is_refused_before_the_encoder(mean_segmenter):
         LateFusionSwinUNETR(out_channels=2, fusion="max")
     with pytest.raises(ValueError, match="'max'"):
         LateFusionSwinClassifier(num_classes=2, fusion="max")
+
+
+@pytest.mark.parametrize("network", [LateFusionSwinUNETR, LateFusionSwinClassifier])
+def test_the_shared_encoder_takes_the_window_size(network):
+    outputs = {"out_channels": 3} if network is LateFusionSwinUNETR else {"num_classes": 2}
+    assert window_size_of(network(**outputs, feature_size=12, window_size=4).swinViT.state_dict()) == 4

@@ -3,8 +3,8 @@
 Each bundle run costs about 13 s before its first step on 2 CPU cores (importing monai alone takes 11 s),
 so one chain runs: TACO pre-training -> seg fine-tuning -> test evaluation, one seed (about 80 s).
 Scratch, classification, the other objectives, several seeds, the comparisons and the statistics are
-covered by the tests beside this one, without running bundles. The missing-modality stage is left out
-here: its bundle test feeds the bundle's real output through the harness's reader.
+covered by the tests beside this one, without running bundles. The missing-modality and representation
+stages are left out here: their bundle tests feed the bundles' real output through the harness's reader.
 """
 
 import csv
@@ -17,7 +17,8 @@ from taco_tools.benchmark import run_benchmark
 from taco_tools.bundle_command import REPOSITORY_ROOT
 
 SCRIPT = REPOSITORY_ROOT / "scripts" / "benchmark_pretraining.py"
-OPTIONS = {"profile": "micro", "seeds": 1, "inits": "taco", "tasks": "seg", "skip_missing_modality": True}
+OPTIONS = {"profile": "micro", "seeds": 1, "inits": "taco", "tasks": "seg", "skip_missing_modality": True,
+           "skip_representation": True}
 
 
 @pytest.fixture(scope="module")
@@ -60,5 +61,5 @@ def test_rerun_skips_every_finished_stage(benchmark, demo_datalist):
     out, _ = benchmark
     lines = []
     run_benchmark(out, "micro", seeds=1, dataset_dir=str(demo_datalist.parent), inits=["taco"], tasks=["seg"],
-                  missing_modality=False, log=lines.append)
+                  missing_modality=False, representation=False, log=lines.append)
     assert sum("done in an earlier run" in line for line in lines) == 3

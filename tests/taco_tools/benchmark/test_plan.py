@@ -22,7 +22,7 @@ def full_plan(tmp_path):
 
 def test_every_init_task_fraction_and_seed_is_planned_once(full_plan):
     kinds = Counter(stage.kind for stage in full_plan)
-    assert kinds == {"pretrain": 3 * 4, "fine-tune seg": 3 * 5 * 2, "evaluate seg": 3 * 5 * 2,
+    assert kinds == {"pretrain": 3 * 4, "representation": 3 * 5, "fine-tune seg": 3 * 5 * 2, "evaluate seg": 3 * 5 * 2,
                      "fine-tune cls": 3 * 5 * 2, "evaluate cls": 3 * 5 * 2, "missing-modality": 3 * 5}
     keys = [(stage.kind, stage.seed, stage.init, stage.task, stage.label_fraction) for stage in full_plan]
     assert len(set(keys)) == len(keys)
@@ -53,7 +53,7 @@ def test_every_run_comes_after_the_runs_it_reads(full_plan):
     position = {(stage.kind, stage.seed, stage.init, stage.task, stage.label_fraction): index
                 for index, stage in enumerate(full_plan)}
     for index, stage in enumerate(full_plan):
-        if stage.kind.startswith("fine-tune") and stage.init != "scratch":
+        if (stage.kind.startswith("fine-tune") or stage.kind == "representation") and stage.init != "scratch":
             assert position[("pretrain", stage.seed, stage.init, None, None)] < index
         if stage.kind.startswith("evaluate"):
             trained = (f"fine-tune {stage.task}", stage.seed, stage.init, stage.task, stage.label_fraction)
@@ -66,7 +66,7 @@ def test_only_evaluation_reads_the_test_split(full_plan):
     for stage in full_plan:
         configs = ast.literal_eval(flags(stage)["--config_file"])
         assert any(name.endswith("evaluate.json") for name in configs) == (
-            stage.kind.startswith("evaluate") or stage.kind == "missing-modality")
+            stage.kind.startswith("evaluate") or stage.kind in ("missing-modality", "representation"))
 
 
 def test_missing_modality_reads_the_full_label_seg_model_with_the_profile_settings(full_plan):
@@ -77,24 +77,44 @@ def test_missing_modality_reads_the_full_label_seg_model_with_the_profile_settin
     assert ast.literal_eval(flags(stage)["--finetuned_configs"]) == list(PROFILES["tiny"].configs["seg"])
 
 
+def test_representation_evaluates_the_encoder_of_its_seed_and_objective_or_the_seed_s_random_one(full_plan):
+    stages = [stage for stage in full_plan if stage.kind == "representation"]
+    assert {(stage.seed, stage.init) for stage in stages} == {(seed, init) for seed in (0, 1, 2) for init in INITS}
+    for stage in stages:
+        encoder = flags(stage)["--pretrained_ckpt"]
+        if stage.init == "scratch":
+            assert encoder == ""
+        else:
+            assert encoder.endswith(f"seed{stage.seed}/pretrain/{stage.init}/models/encoder.pt")
+        assert flags(stage)["--output_dir"].endswith(f"seed{stage.seed}/representation/{stage.init}")
+        assert ast.literal_eval(flags(stage)["--pretrain_configs"]) == list(PROFILES["tiny"].configs["pretrain"])
+        assert ast.literal_eval(flags(stage)["--pretrain_overrides"])["pixdim"] == [6.5, 6.5, 6.5]
+
+
 def test_a_subset_plans_only_what_it_needs(tmp_path):
     stages = plan_stages(get_profile("full"), tmp_path, "/data", seeds=[0], inits=["taco", "scratch"], tasks=["cls"],
                          label_fractions=[1.0], missing_modality=True)
-    assert [stage.kind for stage in stages] == ["pretrain"] + ["fine-tune cls", "evaluate cls"] * 2
+    assert [stage.kind for stage in stages] == ["pretrain", "representation", "representation"] + \
+        ["fine-tune cls", "evaluate cls"] * 2
     assert "gpu.json" in flags(stages[0])["--config_file"]
+    assert [stage.kind for stage in plan_stages(get_profile("full"), tmp_path, "/data", seeds=[0], inits=["taco"],
+                                                tasks=["cls"], label_fractions=[1.0], representation=False)] == \
+        ["pretrain", "fine-tune cls", "evaluate cls"]
 
 
 def test_profile_label_fractions_are_the_default(tmp_path):
     stages = plan_stages(get_profile("full"), tmp_path, "/data", seeds=[0], inits=["scratch"], tasks=["seg"],
-                         missing_modality=False)
+                         missing_modality=False, representation=False)
     assert sorted({stage.label_fraction for stage in stages}) == [0.1, 0.25, 1.0]
 
 
 def test_overrides_reach_the_bundles(tmp_path):
     profile = get_profile("micro").with_overrides({"pretrain": {"num_steps": 7}, "seg": {"epochs": 3}})
-    stages = plan_stages(profile, tmp_path, "/data", seeds=[0], inits=["taco"], tasks=["seg"])
-    assert flags(stages[0])["--num_steps"] == "7" and flags(stages[1])["--epochs"] == "3"
-    assert ast.literal_eval(flags(stages[-1])["--finetuned_overrides"])["epochs"] == 3
+    stages = {stage.kind: stage for stage in plan_stages(profile, tmp_path, "/data", seeds=[0], inits=["taco"],
+                                                         tasks=["seg"])}
+    assert flags(stages["pretrain"])["--num_steps"] == "7" and flags(stages["fine-tune seg"])["--epochs"] == "3"
+    assert ast.literal_eval(flags(stages["missing-modality"])["--finetuned_overrides"])["epochs"] == 3
+    assert ast.literal_eval(flags(stages["representation"])["--pretrain_overrides"])["num_steps"] == 7
 
 
 @pytest.mark.parametrize("arguments, message", [

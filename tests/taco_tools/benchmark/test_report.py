@@ -65,3 +65,22 @@ def test_a_bar_chart_per_metric_and_the_missing_modality_curves(rows, tmp_path):
     assert names == ["cls_accuracy.png", "missing_modality_curves.png", "seg_dice_mean.png", "seg_hd95_mean.png"]
     assert all(path.stat().st_size > 5000 for path in plots)
     assert "plots/missing_modality_curves.png" in (tmp_path / "summary.md").read_text()
+
+
+def test_representation_section_shows_the_controls_without_label_fractions(tmp_path):
+    metric = "cross_subject_independent_hit_rate_off_position_stage2"
+    rows = rows_for({"taco": [0.3, 0.4, 0.35], "scratch": [0.1, 0.15, 0.1], "reconstruction_only": [0.2, 0.2, 0.25],
+                     "control_oracle": [1.0, 1.0, 1.0], "control_chance": [0.05, 0.05, 0.05]},
+                    "representation", metric, 0.0)
+    rows += rows_for({"taco": [0.20, 0.25, 0.3], "scratch": [0.1, 0.1, 0.2]}, "representation",
+                     "cross_subject_independent_median_error_mm_stage2", 0.0)
+    paths = write_report(rows + rows_for(DICE), tmp_path, "p", [0, 1, 2], DATASET)
+    text = paths["summary"].read_text()
+    assert "## Frozen encoders: representation evaluation (controls as `control_*`)\n" in text
+    key = next(line for line in text.splitlines() if line.startswith("| representation | — |"))
+    assert metric in key and "control_" not in key and key.count("(n=3)") == 3
+    oracle = table_row(text, f"{metric} ↑", "control_oracle")
+    assert "| control_oracle | 1.0000 ± 0.0000 (n=3) | — | — |" in oracle
+    assert "↓" in table_row(text, "cross_subject_independent_median_error_mm_stage2", "taco")
+    assert "control_" not in next(line for line in text.splitlines() if line.startswith("- Initialisations"))
+    assert {path.name for path in paths["plots"]} >= {f"representation_{metric}.png", "seg_dice_mean.png"}

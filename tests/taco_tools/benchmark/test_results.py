@@ -73,3 +73,32 @@ def test_csv_has_one_row_per_result(stages, tmp_path):
 
 def test_curve_metrics_name_their_modality_count():
     assert modalities_present("dice_with_3_modalities") == 3 and modalities_present("dice_mean") is None
+
+
+def representation(folder, encoder_hit_rate):
+    folder.mkdir(parents=True)
+    rows = [(2, "cross_subject", "independent", "encoder", "hit_rate_off_position", encoder_hit_rate),
+            (2, "cross_subject", "independent", "encoder", "mnn_count", 12.0),  # not a benchmark metric
+            (2, "cross_subject", "independent", "oracle", "hit_rate_off_position", 1.0),
+            (2, "cross_modal", "shared", "encoder", "hit_rate", 0.9),  # not a benchmark metric
+            (2, "neighbourhood_overlap", "shared", "chance", "overlap", 0.08),
+            (2, "tissue_probe", "independent", "chance", "balanced_accuracy", 0.2 + encoder_hit_rate)]
+    with open(folder / "representation.csv", "w", newline="") as stream:
+        csv.writer(stream).writerows([("stage", "evaluation", "crops", "method", "metric", "value"), *rows])
+
+
+def test_representation_rows_name_the_stage_and_keep_each_seed_s_first_controls(tmp_path):
+    representation(tmp_path / "taco", 0.4)
+    representation(tmp_path / "scratch", 0.1)
+    rows = collect_results([Stage("representation", 3, "taco", None, None, tmp_path / "taco", ()),
+                            Stage("representation", 3, "scratch", None, None, tmp_path / "scratch", ())], [])
+    values = {(row["init"], row["metric"]): row["value"] for row in rows}
+    assert values == {("taco", "cross_subject_independent_hit_rate_off_position_stage2"): 0.4,
+                      ("scratch", "cross_subject_independent_hit_rate_off_position_stage2"): 0.1,
+                      ("control_oracle", "cross_subject_independent_hit_rate_off_position_stage2"): 1.0,
+                      ("control_chance", "neighbourhood_overlap_overlap_stage2"): 0.08,
+                      ("control_chance", "tissue_probe_balanced_accuracy_stage2"): pytest.approx(0.6)}
+    assert len(rows) == 5 and {(row["task"], row["label_fraction"], row["seed"]) for row in rows} == \
+        {("representation", 0.0, 3)}
+    with pytest.raises(FileNotFoundError, match="representation.csv not found"):
+        collect_results([Stage("representation", 0, "taco", None, None, tmp_path / "none", ())], [])

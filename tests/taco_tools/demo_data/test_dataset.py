@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from taco_tools import demo_data as demo
+from taco_tools.demo_data.subjects import subject_rng
 
 SPLITS = ("training", "validation", "test")
 DEMO_SHAPE = (84, 100, 88)
@@ -28,6 +29,7 @@ def load_label(root: Path, entry: dict) -> np.ndarray:
 
 def test_datalist_header(datalist):
     assert datalist["modalities"] == ["t1", "t1ce", "t2", "flair"]
+    assert datalist["tissue_classes"] == {str(value): name for value, name in demo.TISSUE_CLASSES.items()}
     assert datalist["labels"] == {"0": "background", "1": "necrotic core", "2": "oedema", "4": "enhancing tumour"}
     assert datalist["spacing"] == [2.0, 2.0, 2.0]
     assert datalist["name"] and datalist["description"]
@@ -45,7 +47,9 @@ def test_entries_hold_relative_existing_paths_in_modality_order(demo_datalist, d
         name = entry["subject"]
         assert entry["image"] == [f"{name}/{name}_{m}.nii.gz" for m in datalist["modalities"]]
         assert entry["label"] == f"{name}/{name}_seg.nii.gz"
-        for path in [*entry["image"], entry["label"]]:
+        assert entry["template_coords"] == f"{name}/{name}_template_coords.nii.gz"
+        assert entry["tissue"] == f"{name}/{name}_tissue.nii.gz"
+        for path in [*entry["image"], entry["label"], entry["template_coords"], entry["tissue"]]:
             assert not Path(path).is_absolute()
             assert (root / path).is_file()
 
@@ -115,3 +119,35 @@ def test_same_seed_same_data_and_other_seed_differs(tmp_path):
 def test_bad_arguments_raise_value_error_naming_the_value(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
         demo.generate_demo_dataset(tmp_path, **kwargs)
+
+
+def test_stored_template_coordinates_are_the_generator_s_within_a_twentieth_of_a_millimetre(demo_datalist, datalist):
+    entry = datalist["test"][0]
+    index = int(entry["subject"].removeprefix("demo_"))
+    _, grades = demo.assign_splits_and_grades(10, np.random.default_rng(np.random.SeedSequence(7, spawn_key=(0,))))
+    subject = demo.synthesize_subject(subject_rng(7, index), grades[index])
+    stored = nib.load(demo_datalist.parent / entry["template_coords"])
+    assert stored.shape == (*DEMO_SHAPE, 3)
+    error = np.linalg.norm(np.asarray(stored.dataobj) - np.moveaxis(subject.template_millimetres(), 0, -1), axis=-1)
+    assert error.max() < 0.06
+    np.testing.assert_array_equal(np.asarray(nib.load(demo_datalist.parent / entry["tissue"]).dataobj),
+                                  subject.tissue_classes)
+
+
+def test_a_voxel_and_its_ground_truth_match_in_another_subject_show_the_same_tissue(demo_datalist, datalist):
+    """Reference coordinates mean anatomy: the voxel of B that shows the point a voxel of A shows lies within a
+    voxel of it in reference space, and carries the same tissue class."""
+    from scipy.spatial import cKDTree
+
+    root = demo_datalist.parent
+    first, second = (datalist["training"][k] for k in (0, 1))
+    coordinates = [np.asarray(nib.load(root / entry["template_coords"]).dataobj).reshape(-1, 3)
+                   for entry in (first, second)]
+    tissue = [np.asarray(nib.load(root / entry["tissue"]).dataobj).reshape(-1) for entry in (first, second)]
+    normal = np.flatnonzero((tissue[0] >= 1) & (tissue[0] <= 3))
+    sample = np.random.default_rng(0).choice(normal, 3000, replace=False)
+    distance, match = cKDTree(coordinates[1]).query(coordinates[0][sample])
+    assert np.median(distance) < 1.0 and np.percentile(distance, 95) < 2.0  # voxels are 2 mm apart
+    assert np.mean(tissue[1][match] == tissue[0][sample]) > 0.8
+    shuffled = np.random.default_rng(1).permutation(match)
+    assert np.mean(tissue[1][shuffled] == tissue[0][sample]) < 0.6

@@ -30,3 +30,23 @@ def test_coarser_spacing_keeps_the_field_of_view():
     assert subject.label.shape == (42, 50, 44)
     assert all(image.shape == (42, 50, 44) for image in subject.images.values())
     np.testing.assert_allclose(np.diag(subject.affine)[:3], [4.0, 4.0, 4.0])
+
+
+def test_identity_deformation_gives_each_voxel_its_own_reference_coordinates():
+    subject = demo.synthesize_subject(np.random.default_rng(0), "none", spacing=4.0)
+    subject.template_coordinates = np.indices(subject.label.shape, dtype=np.float32)
+    millimetres = subject.template_millimetres()
+    corner = np.array([5, 7, 9])
+    np.testing.assert_allclose(millimetres[:, 5, 7, 9], subject.affine[:3, :3] @ corner + subject.affine[:3, 3])
+
+
+def test_tissue_classes_are_the_dominant_tissue_and_the_lesion_compartments():
+    subject = demo.synthesize_subject(np.random.default_rng(1), "high", spacing=4.0)
+    tissue = subject.tissue_classes
+    classes = {name: value for value, name in demo.TISSUE_CLASSES.items()}
+    assert tissue.dtype == np.uint8 and set(np.unique(tissue)) <= set(demo.TISSUE_CLASSES)
+    for lesion, name in ((1, "necrotic_core"), (2, "oedema"), (4, "enhancing_tumour")):
+        assert np.array_equal(subject.label == lesion, tissue == classes[name])
+    white = tissue == classes["white_matter"]
+    assert np.all(subject.tissue_fraction("white_matter")[white] >= subject.tissue_fraction("grey_matter")[white])
+    assert np.all(subject.fractions.sum(axis=0)[tissue == 0] < 0.5)

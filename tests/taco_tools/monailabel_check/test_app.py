@@ -33,7 +33,7 @@ def test_install_bundle_merges_the_profile_into_inference_json(tmp_path):
     demo = json.loads((BUNDLES_DIR / BUNDLE / "configs" / "demo.json").read_text())
     inference = json.loads((bundle / "configs" / "inference.json").read_text())
     # demo.json's values, then the micro profile's overrides; keys inference.json lacks are not added
-    assert inference["feature_size"] == demo["feature_size"] != source["feature_size"]
+    assert inference["default_architecture"] == demo["default_architecture"] != source["default_architecture"]
     assert inference["decoder_norm"] == demo["decoder_norm"] != source["decoder_norm"]
     assert inference["pixdim"] == [6.5, 6.5, 6.5] != demo["pixdim"]
     assert inference["sw_roi_size"] == [32, 32, 32]
@@ -52,5 +52,5 @@ def test_install_bundle_needs_the_model(tmp_path):
 
 def test_profile_inference_values_needs_the_architecture_keys():
     bare = Profile(name="bare", description="train.json alone", configs={"seg": ("train.json",)})
-    with pytest.raises(ValueError, match="'bare'.*'feature_size'"):
-        profile_inference_values(bare, {"feature_size": 48})
+    with pytest.raises(ValueError, match="'bare'.*'default_architecture'"):
+        profile_inference_values(bare, {"default_architecture": {}})
