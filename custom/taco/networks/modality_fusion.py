@@ -5,15 +5,37 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
+from torch import nn
 
 from taco.utils.input_errors import InputError
 
-__all__ = ["FUSION_MODES", "check_fusion", "fold_modalities", "fuse_modalities", "fused_channels",
-           "presence_mask", "unfold_modalities"]
+__all__ = ["FUSION_MODES", "FUSION_TYPES", "check_fusion", "fold_modalities", "fuse_modalities", "fused_channels",
+           "presence_mask", "select_fusion_network", "unfold_modalities"]
 
 FUSION_MODES = ("mean", "mean_var")
 """``mean``: the mean over the present modalities; ``mean_var``: their mean and variance, concatenated
 along the channels (HeMIS, Havaei et al., MICCAI 2016)."""
+
+
+FUSION_TYPES = ("early", "late")
+"""How a fine-tuning network takes the modalities: ``early``: as the input channels of one encoder (a missing
+modality must be filled); ``late``: each through the shared 1-channel encoder, fused over those present."""
+
+
+def select_fusion_network(fusion: str, early: Optional[nn.Module], late: Optional[nn.Module]) -> nn.Module:
+    """The bundles' network for ``fusion`` (one of :data:`FUSION_TYPES`): ``early`` or ``late``.
+
+    The configs define both networks and disable the one not chosen, so only the chosen one is built.
+
+    Raises:
+        InputError: ``fusion`` is not one of :data:`FUSION_TYPES`, or the chosen network was not built.
+    """
+    if fusion not in FUSION_TYPES:
+        raise InputError(f"fusion must be one of {FUSION_TYPES}, got {fusion!r}.")
+    network = early if fusion == "early" else late
+    if network is None:
+        raise InputError(f"fusion is {fusion!r} but the {fusion}-fusion network is disabled in the configuration.")
+    return network
 
 
 def check_fusion(fusion: str) -> None:
