@@ -102,6 +102,15 @@ def seg_trained(run_bundle, demo_datalist, pretrained_encoder, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
+def seg_late_trained(run_bundle, demo_datalist, pretrained_encoder, tmp_path_factory):
+    """``(bundle_root, training log)`` of one demo-profile epoch of the segmentation bundle with late fusion
+    (``mean_var``, which has the most to load) and modality dropout."""
+    return _fine_tune(run_bundle, "taco_seg_finetune", tmp_path_factory.mktemp("seg_late"), demo_datalist.parent,
+                      pretrained_encoder, num_samples=1, fusion="late", fusion_mode="mean_var",
+                      modality_dropout_prob=0.5)
+
+
+@pytest.fixture(scope="session")
 def cls_trained(run_bundle, demo_datalist, pretrained_encoder, tmp_path_factory):
     """``(bundle_root, training log)`` of one demo-profile epoch of the classification bundle."""
     return _fine_tune(run_bundle, "taco_cls_finetune", tmp_path_factory.mktemp("cls"), demo_datalist.parent,
