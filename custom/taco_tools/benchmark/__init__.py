@@ -11,5 +11,5 @@ from taco_tools.benchmark.runner import estimate_remaining, format_seconds, run_
 from taco_tools.benchmark.statistics import PairedComparison, Summary, paired_comparison, summarise
 
 __all__ = ["INITS", "SCRATCH", "TASKS", "PairedComparison", "Stage", "Summary", "collect_results",
-           "estimate_remaining", "format_seconds", "fusion_overrides", "paired_comparison", "plan_stages", "run_benchmark", "run_stages",
-           "summarise", "write_report", "write_results"]
+           "estimate_remaining", "format_seconds", "fusion_overrides", "paired_comparison", "plan_stages",
+           "run_benchmark", "run_stages", "summarise", "write_report", "write_results"]
