@@ -205,7 +205,7 @@ def test_weights_of_the_other_fusion_say_which_is_which(demo_datalist, tmp_path,
         .get_parsed_content("network_def")
     torch.save(network.state_dict(), tmp_path / "model.pt")
     parser = parser_for("inference.json", "demo.json", dataset_dir=str(demo_datalist.parent),
-                        bundle_root=str(tmp_path), fusion=configured)
+                        bundle_root=str(tmp_path), model_file=str(tmp_path / "model.pt"), fusion=configured)
     with pytest.raises(Exception) as raised:
         parser.get_parsed_content("initialize")
     assert f"the file holds a{'n' if saved == 'early' else ''} {saved}-fusion model" in error_chain(raised.value)
