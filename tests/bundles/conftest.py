@@ -67,6 +67,18 @@ def bundle_function():
     return call
 
 
+def datalist_lacking_modalities(demo_datalist, tmp_path, section="test"):
+    """A datalist of two test subjects, one without t1, one without flair (``null``), in ``tmp_path``."""
+    content = json.loads(demo_datalist.read_text())
+    items = [{"subject": item["subject"], "image": [str(demo_datalist.parent / file) for file in item["image"]]}
+             for item in content[section][:2]]
+    items[0]["image"][0] = None
+    items[1]["image"][3] = None
+    path = tmp_path / "datalist_lacking.json"
+    path.write_text(json.dumps({"modalities": content["modalities"], "test": items}))
+    return path, items
+
+
 def demo_profile(bundle: str) -> dict:
     """The keys of ``bundles/<bundle>/configs/demo.json``."""
     return json.loads((BUNDLES / bundle / "configs" / "demo.json").read_text())

@@ -11,7 +11,7 @@ import torch
 from monai.bundle import ConfigParser
 
 from taco.networks import LateFusionSwinUNETR, SwinClassifier
-from tests.bundles.conftest import TINY, demo_profile, error_chain
+from tests.bundles.conftest import TINY, datalist_lacking_modalities, demo_profile, error_chain
 
 BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "taco_seg_finetune"
 TINY_INFERENCE = {key: TINY[key] for key in ("pixdim", "sw_roi_size")}
@@ -138,18 +138,6 @@ def test_modality_dropout_option_keeps_one_modality_and_fills_the_rest(demo_data
     image = parser.get_parsed_content("train#preprocessing")(item)[0]["image"]
     assert image.shape[0] == 4
     assert all(torch.equal(image[channel], image[0]) for channel in range(1, 4))  # one kept, copied to the rest
-
-
-def datalist_lacking_modalities(demo_datalist, tmp_path, section="test"):
-    """A datalist of two test subjects, one without t1, one without flair (``null``), in ``tmp_path``."""
-    content = json.loads(demo_datalist.read_text())
-    items = [{"subject": item["subject"], "image": [str(demo_datalist.parent / file) for file in item["image"]]}
-             for item in content[section][:2]]
-    items[0]["image"][0] = None
-    items[1]["image"][3] = None
-    path = tmp_path / "datalist_lacking.json"
-    path.write_text(json.dumps({"modalities": content["modalities"], "test": items}))
-    return path, items
 
 
 def test_late_fusion_trains_with_the_encoder_as_pretrained_and_evaluates(run_bundle, seg_late_trained, demo_datalist):
