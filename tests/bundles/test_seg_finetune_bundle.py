@@ -199,3 +199,12 @@ def test_weights_of_the_other_fusion_say_which_is_which(demo_datalist, tmp_path,
     assert f"the file holds a{'n' if saved == 'early' else ''} {saved}-fusion model" in error_chain(raised.value)
     assert f"set fusion to {saved!r}" in error_chain(raised.value)
     assert isinstance(network, LateFusionSwinUNETR) == (saved == "late")
+
+
+def test_late_fusion_trains_on_subjects_lacking_a_modality(demo_datalist, tmp_path):
+    parser = parser_for("train.json", "demo.json", dataset_dir=str(demo_datalist.parent), bundle_root=str(tmp_path),
+                        fusion="late", modality_dropout_prob=0.5)
+    item = dict(parser.get_parsed_content("train#dataset#data")[0])
+    item["image"] = [*item["image"][:2], None, item["image"][3]]
+    for sample in (parser.get_parsed_content("train#preprocessing")(item) for _ in range(5)):
+        assert not sample[0]["modality_mask"][2] and sample[0]["modality_mask"].any()  # t2 never comes back
