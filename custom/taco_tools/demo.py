@@ -73,7 +73,8 @@ def write_demo_summary(out: str | os.PathLike, seg_runs="seg", cls_runs="cls", r
         for metric, values in segmentation_results(out / str(run) / "runs" / "eval", region_names).items():
             seg.setdefault(f"{run} {metric.removeprefix('val_')}", values)
     if seg:
-        sections.append(results_markdown("Segmentation, test split (Dice: higher is better; HD95 in mm)", seg))
+        title = "Segmentation, test split (Dice: higher is better; HD95 in voxels of the model's spacing)"
+        sections.append(results_markdown(title, seg))
     cls = {str(run): classification_results(out / str(run) / "runs" / "eval") for run in as_list(cls_runs)}
     if cls:
         sections.append(results_markdown("Classification, test split", cls))
