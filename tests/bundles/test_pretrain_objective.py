@@ -44,3 +44,8 @@ def test_unknown_objective_is_refused_naming_the_key():
     with pytest.raises(RuntimeError) as error:
         parser(objective="contrastive").get_parsed_content("loss")
     assert "config key 'objective' must be one of" in str(error.value.__cause__)
+
+
+def test_foreground_fraction_reaches_the_step_and_is_off_by_default():
+    assert parser().get_parsed_content("pretraining_step").token_foreground_fraction == 0.0
+    assert parser(token_foreground_fraction=0.5).get_parsed_content("pretraining_step").token_foreground_fraction == 0.5

@@ -9,8 +9,10 @@ import torch
 from ignite.engine import Engine
 from monai.engines.utils import IterationEvents
 
-__all__ = ["PretrainingStep", "same_device"]
+from taco.networks.tokens import foreground_tokens
+from taco.utils.input_errors import InputError
 
+__all__ = ["PretrainingStep", "same_device"]
 
 def same_device(placed: torch.device, requested: torch.device | str) -> bool:
     """Whether something on ``placed`` (always indexed, e.g. ``cuda:0``) is on ``requested``.
@@ -40,18 +42,29 @@ class PretrainingStep:
     seeded with ``seed``; its state is part of :meth:`state_dict`, so a resumed run draws what an
     uninterrupted one would have drawn.
 
+    With ``token_foreground_fraction > 0`` only the tokens whose image patch is at least that share
+    foreground (non-zero) take part in the topology terms (see :func:`~taco.networks.foreground_tokens`):
+    after z-scoring over non-zero voxels background tokens are near-identical, so they cannot match
+    across subjects and would only be negatives on top of each other.
+
     Args:
         seed: seed of the loss generator.
         first_key: batch key of the first modality image.
         second_key: batch key of the second modality image.
         distinct_key: batch key of the per-subject "two different modalities" flag.
+        token_foreground_fraction: least foreground share of a token's patch for the token to take
+            part in the topology terms; 0 keeps every token.
     """
 
     def __init__(self, seed: int = 20, first_key: str = "image1", second_key: str = "image2",
-                 distinct_key: str = "distinct"):
+                 distinct_key: str = "distinct", token_foreground_fraction: float = 0.0):
+        if not 0.0 <= token_foreground_fraction <= 1.0:
+            raise InputError("config key 'token_foreground_fraction' must be in [0, 1], "
+                             f"got {token_foreground_fraction}.")
         self.seed = seed
         self.keys = (first_key, second_key)
         self.distinct_key = distinct_key
+        self.token_foreground_fraction = float(token_foreground_fraction)
         self._generator: torch.Generator | None = None
         self._pending_state: torch.Tensor | None = None
 
@@ -95,8 +108,13 @@ class PretrainingStep:
             reconstruction, tokens = engine.inferer(images, engine.network)
         # the loss in float32: nearest neighbours and mutual matches from bfloat16 similarities would flip
         # on ties, and the sparse backward of the ranking distances has no half-precision CUDA kernel
+        valid1 = valid2 = None
+        if self.token_foreground_fraction > 0:
+            valid = foreground_tokens(images, tokens.shape[1], self.token_foreground_fraction)
+            valid1, valid2 = valid[:num_subjects], valid[num_subjects:]
         terms = engine.loss_function(reconstruction.float(), images, tokens[:num_subjects].float(),
-                                     tokens[num_subjects:].float(), distinct, self.generator(device))
+                                     tokens[num_subjects:].float(), distinct, self.generator(device),
+                                     valid1=valid1, valid2=valid2)
         engine.fire_event(IterationEvents.LOSS_COMPLETED)
         if engine.amp and engine.scaler is not None:
             engine.scaler.scale(terms["loss"]).backward()

@@ -54,7 +54,8 @@ class TacoLoss(nn.Module):
 
     def forward(self, reconstruction: torch.Tensor, target: torch.Tensor, tokens1: torch.Tensor,
                 tokens2: torch.Tensor, distinct: torch.Tensor | None = None,
-                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+                generator: torch.Generator | None = None, valid1: torch.Tensor | None = None,
+                valid2: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """
         Args:
             reconstruction: ``(2S, 1, D, H, W)`` decoder output.
@@ -63,6 +64,8 @@ class TacoLoss(nn.Module):
             tokens2: ``(S, T, C)`` tokens of each subject's second modality.
             distinct: ``(S,)`` bool, False where a subject's two images are the same modality.
             generator: source of all random draws of the topology terms (intra first, then inter).
+            valid1, valid2: optional ``(S, T)`` bool, the tokens of each image that take part in the
+                topology terms (e.g. foreground tokens); the intra term uses the tokens valid in both.
 
         Returns:
             ``{"loss", "reconstruction", "intra", "inter"}``: the weighted total and the unweighted terms.
@@ -71,7 +74,7 @@ class TacoLoss(nn.Module):
         terms = {"reconstruction": zero, "intra": zero, "inter": zero}
         if self.weights["reconstruction"] > 0:
             terms["reconstruction"] = nn.functional.mse_loss(reconstruction, target)
-        geometry1, geometry2 = TokenGeometry(tokens1), TokenGeometry(tokens2)
+        geometry1, geometry2 = TokenGeometry(tokens1, valid1), TokenGeometry(tokens2, valid2)
         if self.weights["intra"] > 0:
             terms["intra"] = self.intra(geometry1, geometry2, distinct=distinct, generator=generator)
         if self.weights["inter"] > 0:
@@ -86,4 +89,9 @@ class TacoLoss(nn.Module):
             return self.inter(geometry1, geometry2, generator=generator)
         # one collective for both token sets: (S, 2, T, C) -> (W * S, 2, T, C)
         gathered = gather_across_ranks(torch.stack([geometry1.tokens, geometry2.tokens], dim=1))
-        return scale_gradient(self.inter(gathered[:, 0], gathered[:, 1], generator=generator), ranks)
+        valid1 = valid2 = None
+        if geometry1.valid is not None or geometry2.valid is not None:
+            members = gather_across_ranks(torch.stack([geometry1.members, geometry2.members], dim=1).to(torch.uint8))
+            valid1, valid2 = members[:, 0].bool(), members[:, 1].bool()
+        return scale_gradient(self.inter(gathered[:, 0], gathered[:, 1], generator=generator, valid1=valid1,
+                                         valid2=valid2), ranks)

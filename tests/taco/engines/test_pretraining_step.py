@@ -1,3 +1,4 @@
+import pytest
 import torch
 from ignite.engine import Events
 from monai.engines import SupervisedTrainer
@@ -64,9 +65,9 @@ def test_same_device_treats_an_unindexed_request_as_the_current_device():
 class RecordingLoss(TacoLoss):
     """TacoLoss noting whether autocast was on and which dtype its tokens had."""
 
-    def forward(self, reconstruction, target, tokens1, tokens2, distinct=None, generator=None):
+    def forward(self, reconstruction, target, tokens1, tokens2, distinct=None, generator=None, **options):
         self.seen = (torch.is_autocast_enabled("cpu"), tokens1.dtype, reconstruction.dtype)
-        return super().forward(reconstruction, target, tokens1, tokens2, distinct, generator)
+        return super().forward(reconstruction, target, tokens1, tokens2, distinct, generator, **options)
 
 
 def test_with_amp_the_network_runs_in_bfloat16_and_the_loss_in_float32():
@@ -83,3 +84,49 @@ def test_with_amp_the_network_runs_in_bfloat16_and_the_loss_in_float32():
     assert dtypes == [torch.bfloat16]
     assert loss.seen == (False, torch.float32, torch.float32)
     assert torch.isfinite(trainer.state.output["loss"])
+
+
+class MaskRecordingLoss(TacoLoss):
+    """TacoLoss keeping the validity masks it was given."""
+
+    def forward(self, *args, valid1=None, valid2=None, **options):
+        self.masks = (valid1, valid2)
+        return super().forward(*args, valid1=valid1, valid2=valid2, **options)
+
+
+def test_foreground_tokens_are_the_only_valid_ones():
+    batch = fixed_batch()
+    # token stage 2 of a 32^3 crop: 4^3 tokens of 8^3 voxels; image 1 of subject 0 is background but for
+    # the first token's patch (all of it) and the second's (a quarter of it)
+    batch["image1"][0] = 0.0
+    batch["image1"][0, 0, :8, :8, :8] = 1.0
+    batch["image1"][0, 0, :4, :4, 8:16] = 1.0
+    loss = MaskRecordingLoss()
+    torch.manual_seed(0)
+    network = TacoPretrainingNetwork(feature_size=12, token_stage=2, projection_channels=16)
+    trainer = SupervisedTrainer(device=torch.device("cpu"), max_epochs=1, epoch_length=1, train_data_loader=[batch],
+                                network=network, optimizer=torch.optim.AdamW(network.parameters()),
+                                loss_function=loss, iteration_update=PretrainingStep(token_foreground_fraction=0.1))
+    trainer.run()
+    valid1, valid2 = loss.masks
+
+    assert valid1.shape == valid2.shape == (2, 64)
+    assert torch.nonzero(valid1[0]).flatten().tolist() == [0, 1]
+    assert valid1[1].all() and valid2.all()
+    trainer = make_trainer(PretrainingStep(token_foreground_fraction=0.3), batch, 1)
+    trainer.loss_function = loss
+    trainer.run()
+    assert torch.nonzero(loss.masks[0][0]).flatten().tolist() == [0]
+
+
+def test_without_a_foreground_fraction_no_mask_is_passed():
+    loss = MaskRecordingLoss()
+    trainer = make_trainer(PretrainingStep(), fixed_batch(), 1)
+    trainer.loss_function = loss
+    trainer.run()
+    assert loss.masks == (None, None)
+
+
+def test_foreground_fraction_outside_zero_to_one_is_refused():
+    with pytest.raises(ValueError, match="config key 'token_foreground_fraction' must be in \\[0, 1\\], got 1.5"):
+        PretrainingStep(token_foreground_fraction=1.5)

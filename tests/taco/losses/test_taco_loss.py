@@ -87,3 +87,18 @@ def test_cross_rank_pairs_match_one_process_on_the_concatenated_batch(tmp_path):
         torch.testing.assert_close(result["global"]["grad1"], 2 * whole1.grad[part])
         torch.testing.assert_close(result["global"]["grad2"], 2 * whole2.grad[part])
     assert not torch.allclose(ranks[0]["local"]["inter"], expected.detach())
+
+
+def test_validity_masks_reach_both_topology_terms():
+    reconstruction, target, tokens1, tokens2 = inputs()
+    generator = torch.Generator().manual_seed(2)
+    valid1, valid2 = torch.rand(2, 27, generator=generator) < 0.8, torch.rand(2, 27, generator=generator) < 0.8
+    terms = TacoLoss()(reconstruction, target, tokens1, tokens2, generator=torch.Generator().manual_seed(5),
+                       valid1=valid1, valid2=valid2)
+    generator = torch.Generator().manual_seed(5)
+    intra = IntraInstanceRankingLoss()(tokens1, tokens2, generator=generator, valid=valid1 & valid2)
+    inter = InterInstanceRankingLoss()(tokens1, tokens2, generator=generator, valid1=valid1, valid2=valid2)
+    unmasked = TacoLoss()(reconstruction, target, tokens1, tokens2, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(terms["intra"], intra)
+    torch.testing.assert_close(terms["inter"], inter)
+    assert terms["intra"] != unmasked["intra"] and terms["inter"] != unmasked["inter"]
