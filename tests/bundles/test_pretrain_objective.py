@@ -49,3 +49,10 @@ def test_unknown_objective_is_refused_naming_the_key():
 def test_foreground_fraction_reaches_the_step_and_is_off_by_default():
     assert parser().get_parsed_content("pretraining_step").token_foreground_fraction == 0.0
     assert parser(token_foreground_fraction=0.5).get_parsed_content("pretraining_step").token_foreground_fraction == 0.5
+
+
+def test_warmup_and_gradient_norm_keys_reach_the_loss_and_step_and_are_off_by_default():
+    assert parser().get_parsed_content("loss").topology_warmup_steps == 0
+    assert parser().get_parsed_content("pretraining_step").gradient_norm_interval == 0
+    assert parser(topology_warmup_steps=50).get_parsed_content("loss").topology_warmup_steps == 50
+    assert parser(gradient_norm_interval=10).get_parsed_content("pretraining_step").gradient_norm_interval == 10

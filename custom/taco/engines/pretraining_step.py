@@ -12,7 +12,31 @@ from monai.engines.utils import IterationEvents
 from taco.networks.tokens import foreground_tokens
 from taco.utils.input_errors import InputError
 
-__all__ = ["PretrainingStep", "same_device"]
+__all__ = ["PretrainingStep", "encoder_gradient_norms", "same_device"]
+
+TERMS = ("reconstruction", "intra", "inter")
+
+
+def encoder_gradient_norms(network: torch.nn.Module, terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``{"grad_norm_<term>": |d term / d encoder|}`` for the unweighted loss terms, the graph kept.
+
+    The encoder is ``network.encoder`` (through a ``DistributedDataParallel`` wrapper's ``module``);
+    a network without one contributes all its parameters. A term that does not depend on them (a
+    skipped term, reported as 0) has norm 0.
+    """
+    network = getattr(network, "module", network)
+    parameters = [p for p in getattr(network, "encoder", network).parameters() if p.requires_grad]
+    norms = {}
+    for name in TERMS:
+        value = terms[name]
+        squares = value.new_zeros(())
+        if value.requires_grad:
+            for gradient in torch.autograd.grad(value, parameters, retain_graph=True, allow_unused=True):
+                if gradient is not None:
+                    squares = squares + gradient.detach().float().square().sum()
+        norms[f"grad_norm_{name}"] = squares.sqrt()
+    return norms
+
 
 def same_device(placed: torch.device, requested: torch.device | str) -> bool:
     """Whether something on ``placed`` (always indexed, e.g. ``cuda:0``) is on ``requested``.
@@ -47,6 +71,12 @@ class PretrainingStep:
     after z-scoring over non-zero voxels background tokens are near-identical, so they cannot match
     across subjects and would only be negatives on top of each other.
 
+    With ``gradient_norm_interval = n > 0``, every ``n``-th iteration also reports the norm of the
+    encoder gradient of each *unweighted* term (``grad_norm_reconstruction``, ``grad_norm_intra``,
+    ``grad_norm_inter``; one extra backward pass per term on those iterations), so the balance of the
+    terms can be read in the console and TensorBoard. The encoder is the network's ``encoder``
+    attribute (all parameters of a network without one).
+
     Args:
         seed: seed of the loss generator.
         first_key: batch key of the first modality image.
@@ -54,17 +84,22 @@ class PretrainingStep:
         distinct_key: batch key of the per-subject "two different modalities" flag.
         token_foreground_fraction: least foreground share of a token's patch for the token to take
             part in the topology terms; 0 keeps every token.
+        gradient_norm_interval: report per-term encoder gradient norms every this many iterations; 0: never.
     """
 
     def __init__(self, seed: int = 20, first_key: str = "image1", second_key: str = "image2",
-                 distinct_key: str = "distinct", token_foreground_fraction: float = 0.0):
+                 distinct_key: str = "distinct", token_foreground_fraction: float = 0.0,
+                 gradient_norm_interval: int = 0):
         if not 0.0 <= token_foreground_fraction <= 1.0:
             raise InputError("config key 'token_foreground_fraction' must be in [0, 1], "
                              f"got {token_foreground_fraction}.")
         self.seed = seed
         self.keys = (first_key, second_key)
         self.distinct_key = distinct_key
+        if gradient_norm_interval < 0:
+            raise InputError(f"config key 'gradient_norm_interval' must be >= 0, got {gradient_norm_interval}.")
         self.token_foreground_fraction = float(token_foreground_fraction)
+        self.gradient_norm_interval = int(gradient_norm_interval)
         self._generator: torch.Generator | None = None
         self._pending_state: torch.Tensor | None = None
 
@@ -114,7 +149,10 @@ class PretrainingStep:
             valid1, valid2 = valid[:num_subjects], valid[num_subjects:]
         terms = engine.loss_function(reconstruction.float(), images, tokens[:num_subjects].float(),
                                      tokens[num_subjects:].float(), distinct, self.generator(device),
-                                     valid1=valid1, valid2=valid2)
+                                     valid1=valid1, valid2=valid2, iteration=engine.state.iteration)
+        gradient_norms = {}
+        if self.gradient_norm_interval and engine.state.iteration % self.gradient_norm_interval == 0:
+            gradient_norms = encoder_gradient_norms(engine.network, terms)
         engine.fire_event(IterationEvents.LOSS_COMPLETED)
         if engine.amp and engine.scaler is not None:
             engine.scaler.scale(terms["loss"]).backward()
@@ -126,5 +164,5 @@ class PretrainingStep:
             engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
             engine.optimizer.step()
         engine.fire_event(IterationEvents.MODEL_COMPLETED)
-        engine.state.output = {name: value.detach() for name, value in terms.items()}
+        engine.state.output = {name: value.detach() for name, value in {**terms, **gradient_norms}.items()}
         return engine.state.output

@@ -28,6 +28,10 @@ class TacoLoss(nn.Module):
     ranks' gradients the update equals that of one process holding the concatenated batch. The
     inter-instance ``max_pairs`` then counts global pairs.
 
+    With ``topology_warmup_steps = N > 0`` both topology weights are multiplied by ``min(1, n / N)`` at
+    iteration ``n`` (1-based, passed to :meth:`forward`): the terms are still computed and reported,
+    but the encoder first learns from reconstruction, whose gradient is otherwise dwarfed by theirs.
+
     Args:
         intra: the intra-instance loss (default: :class:`IntraInstanceRankingLoss` with paper defaults).
         inter: the inter-instance loss (default: :class:`InterInstanceRankingLoss` with paper defaults).
@@ -36,12 +40,16 @@ class TacoLoss(nn.Module):
         inter_weight: ``w_inter``.
         inter_across_ranks: form the inter-instance pairs across all ranks (no effect without a
             process group).
+        topology_warmup_steps: iterations over which the topology weights ramp linearly from 0; 0: none.
     """
 
     def __init__(self, intra: IntraInstanceRankingLoss | None = None, inter: InterInstanceRankingLoss | None = None,
                  reconstruction_weight: float = 1.0, intra_weight: float = 10.0, inter_weight: float = 10.0,
-                 inter_across_ranks: bool = False):
+                 inter_across_ranks: bool = False, topology_warmup_steps: int = 0):
         super().__init__()
+        if topology_warmup_steps < 0:
+            raise InputError(f"config key 'topology_warmup_steps' must be >= 0, got {topology_warmup_steps}.")
+        self.topology_warmup_steps = int(topology_warmup_steps)
         for name, weight in (("reconstruction_weight", reconstruction_weight), ("intra_weight", intra_weight),
                              ("inter_weight", inter_weight)):
             if weight < 0:
@@ -55,7 +63,7 @@ class TacoLoss(nn.Module):
     def forward(self, reconstruction: torch.Tensor, target: torch.Tensor, tokens1: torch.Tensor,
                 tokens2: torch.Tensor, distinct: torch.Tensor | None = None,
                 generator: torch.Generator | None = None, valid1: torch.Tensor | None = None,
-                valid2: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                valid2: torch.Tensor | None = None, iteration: int | None = None) -> dict[str, torch.Tensor]:
         """
         Args:
             reconstruction: ``(2S, 1, D, H, W)`` decoder output.
@@ -66,9 +74,11 @@ class TacoLoss(nn.Module):
             generator: source of all random draws of the topology terms (intra first, then inter).
             valid1, valid2: optional ``(S, T)`` bool, the tokens of each image that take part in the
                 topology terms (e.g. foreground tokens); the intra term uses the tokens valid in both.
+            iteration: the 1-based training iteration, for the topology warm-up (None: warm-up over).
 
         Returns:
-            ``{"loss", "reconstruction", "intra", "inter"}``: the weighted total and the unweighted terms.
+            ``{"loss", "reconstruction", "intra", "inter"}``: the weighted total and the unweighted terms;
+            with a topology warm-up also ``"topology_scale"``, the factor applied to both topology weights.
         """
         zero = reconstruction.new_zeros(())
         terms = {"reconstruction": zero, "intra": zero, "inter": zero}
@@ -79,8 +89,20 @@ class TacoLoss(nn.Module):
             terms["intra"] = self.intra(geometry1, geometry2, distinct=distinct, generator=generator)
         if self.weights["inter"] > 0:
             terms["inter"] = self._inter(geometry1, geometry2, generator)
-        total = sum(self.weights[name] * value for name, value in terms.items())
-        return {"loss": total, **terms}
+        scales = {"reconstruction": 1.0, "intra": 1.0, "inter": 1.0}
+        extra = {}
+        if self.topology_warmup_steps > 0:
+            scale = self.topology_scale(iteration)
+            scales.update(intra=scale, inter=scale)
+            extra["topology_scale"] = reconstruction.new_tensor(scale)
+        total = sum(self.weights[name] * scales[name] * value for name, value in terms.items())
+        return {"loss": total, **terms, **extra}
+
+    def topology_scale(self, iteration: int | None) -> float:
+        """``min(1, iteration / topology_warmup_steps)``; 1 without a warm-up or an iteration."""
+        if self.topology_warmup_steps == 0 or iteration is None:
+            return 1.0
+        return min(1.0, max(0, iteration) / self.topology_warmup_steps)
 
     def _inter(self, geometry1: TokenGeometry, geometry2: TokenGeometry,
                generator: torch.Generator | None) -> torch.Tensor:

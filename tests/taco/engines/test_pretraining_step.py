@@ -4,7 +4,7 @@ from ignite.engine import Events
 from monai.engines import SupervisedTrainer
 
 from taco.engines import PretrainingStep
-from taco.engines.pretraining_step import same_device
+from taco.engines.pretraining_step import encoder_gradient_norms, same_device
 from taco.losses import TacoLoss
 from taco.networks import TacoPretrainingNetwork
 
@@ -130,3 +130,46 @@ def test_without_a_foreground_fraction_no_mask_is_passed():
 def test_foreground_fraction_outside_zero_to_one_is_refused():
     with pytest.raises(ValueError, match="config key 'token_foreground_fraction' must be in \\[0, 1\\], got 1.5"):
         PretrainingStep(token_foreground_fraction=1.5)
+
+
+def test_gradient_norms_are_reported_every_interval_and_match_each_terms_backward():
+    history = run(PretrainingStep(seed=3, gradient_norm_interval=2), num_steps=2)
+    norm_keys = {"grad_norm_reconstruction", "grad_norm_intra", "grad_norm_inter"}
+    assert not norm_keys & set(history[0]) and norm_keys <= set(history[1])
+
+    (output,) = run(PretrainingStep(seed=3, gradient_norm_interval=1), num_steps=1)
+    batch = fixed_batch()
+    torch.manual_seed(0)
+    network = TacoPretrainingNetwork(feature_size=12, token_stage=2, projection_channels=16)
+    images = torch.cat([batch["image1"], batch["image2"]])
+    reconstruction, tokens = network(images)
+    terms = TacoLoss()(reconstruction, images, tokens[:2], tokens[2:], batch["distinct"],
+                       torch.Generator().manual_seed(3), iteration=1)
+    for name in ("reconstruction", "intra", "inter"):
+        network.zero_grad()
+        terms[name].backward(retain_graph=True)
+        expected = torch.sqrt(sum(p.grad.square().sum() for p in network.encoder.parameters() if p.grad is not None))
+        assert expected > 0
+        torch.testing.assert_close(output[f"grad_norm_{name}"], expected, rtol=1e-4, atol=1e-7)
+    # the reported norms do not change the update: the loss is the same as without them
+    assert torch.equal(output["loss"], run(PretrainingStep(seed=3), num_steps=1)[0]["loss"])
+
+
+def test_skipped_terms_have_zero_gradient_norm():
+    network = TacoPretrainingNetwork(feature_size=12, token_stage=2, projection_channels=16)
+    images = fixed_batch()["image1"].repeat(2, 1, 1, 1, 1)
+    reconstruction, tokens = network(images)
+    terms = TacoLoss(intra_weight=0.0, inter_weight=0.0)(reconstruction, images, tokens[:2], tokens[2:])
+    norms = encoder_gradient_norms(network, terms)
+    assert norms["grad_norm_intra"] == 0 and norms["grad_norm_inter"] == 0 and norms["grad_norm_reconstruction"] > 0
+
+
+def test_topology_warmup_reaches_the_loss_through_the_iteration():
+    loss = TacoLoss(topology_warmup_steps=4)
+    trainer = make_trainer(PretrainingStep(seed=3), fixed_batch(), 2)
+    trainer.loss_function = loss
+    scales = []
+    trainer.add_event_handler(Events.ITERATION_COMPLETED,
+                              lambda engine: scales.append(float(engine.state.output["topology_scale"])))
+    trainer.run()
+    assert scales == [0.25, 0.5]

@@ -102,3 +102,24 @@ def test_validity_masks_reach_both_topology_terms():
     torch.testing.assert_close(terms["intra"], intra)
     torch.testing.assert_close(terms["inter"], inter)
     assert terms["intra"] != unmasked["intra"] and terms["inter"] != unmasked["inter"]
+
+
+@pytest.mark.parametrize("iteration, scale", [(0, 0.0), (1, 0.1), (5, 0.5), (10, 1.0), (25, 1.0), (None, 1.0)])
+def test_topology_warmup_ramps_both_topology_weights_from_zero(iteration, scale):
+    reconstruction, target, tokens1, tokens2 = inputs()
+    terms = TacoLoss(reconstruction_weight=2.0, intra_weight=3.0, inter_weight=4.0, topology_warmup_steps=10)(
+        reconstruction, target, tokens1, tokens2, generator=torch.Generator().manual_seed(5), iteration=iteration)
+    plain = TacoLoss(reconstruction_weight=2.0, intra_weight=3.0, inter_weight=4.0)(
+        reconstruction, target, tokens1, tokens2, generator=torch.Generator().manual_seed(5))
+    assert terms["topology_scale"].item() == pytest.approx(scale)
+    for name in ("reconstruction", "intra", "inter"):
+        torch.testing.assert_close(terms[name], plain[name])
+    assert terms["intra"] > 0 and terms["inter"] > 0
+    torch.testing.assert_close(terms["loss"], 2 * terms["reconstruction"]
+                               + scale * (3 * terms["intra"] + 4 * terms["inter"]))
+
+
+def test_without_warmup_no_scale_is_reported_and_negative_warmup_is_refused():
+    assert "topology_scale" not in TacoLoss()(*inputs(), generator=torch.Generator().manual_seed(5), iteration=1)
+    with pytest.raises(ValueError, match="config key 'topology_warmup_steps' must be >= 0, got -2"):
+        TacoLoss(topology_warmup_steps=-2)
