@@ -56,3 +56,17 @@ def test_warmup_and_gradient_norm_keys_reach_the_loss_and_step_and_are_off_by_de
     assert parser().get_parsed_content("pretraining_step").gradient_norm_interval == 0
     assert parser(topology_warmup_steps=50).get_parsed_content("loss").topology_warmup_steps == 50
     assert parser(gradient_norm_interval=10).get_parsed_content("pretraining_step").gradient_norm_interval == 10
+
+
+def test_independent_views_replace_the_shared_crop_and_flips():
+    from taco.transforms import RandModalityPaird, RandPairedViewsd
+
+    shared = [type(transform).__name__ for transform in parser().get_parsed_content("train#random_transforms")]
+    assert shared == ["RandSpatialCropd", "RandFlipd", "RandFlipd", "RandFlipd", "RandModalityPaird"]
+    independent = parser("demo.json", independent_views=True, view_max_offset=2).get_parsed_content(
+        "train#random_transforms")
+    assert [type(transform) for transform in independent] == [RandModalityPaird, RandPairedViewsd]
+    # the demo's token stage 2 has 8-voxel tokens: offsets are whole tokens, at most 2 of them
+    assert (independent[1].offset_unit, independent[1].max_offset, independent[1].roi_size) == (8, 2, (32, 32, 32))
+    # the bundle command line passes --independent_views false as text
+    assert len(parser(independent_views="false").get_parsed_content("train#random_transforms")) == 5

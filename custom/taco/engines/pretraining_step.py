@@ -9,7 +9,8 @@ import torch
 from ignite.engine import Engine
 from monai.engines.utils import IterationEvents
 
-from taco.networks.tokens import foreground_tokens
+from taco.networks.tokens import foreground_tokens, token_grid
+from taco.transforms.paired_views import view_counterparts
 from taco.utils.input_errors import InputError
 
 __all__ = ["PretrainingStep", "encoder_gradient_norms", "same_device"]
@@ -77,6 +78,10 @@ class PretrainingStep:
     terms can be read in the console and TensorBoard. The encoder is the network's ``encoder``
     attribute (all parameters of a network without one).
 
+    When the batch holds ``offset_key`` and ``flips_key`` (written by
+    :class:`~taco.transforms.RandPairedViewsd`: the two images were cropped and flipped independently),
+    the intra term's token correspondence comes from them (:func:`~taco.transforms.view_counterparts`).
+
     Args:
         seed: seed of the loss generator.
         first_key: batch key of the first modality image.
@@ -85,11 +90,13 @@ class PretrainingStep:
         token_foreground_fraction: least foreground share of a token's patch for the token to take
             part in the topology terms; 0 keeps every token.
         gradient_norm_interval: report per-term encoder gradient norms every this many iterations; 0: never.
+        offset_key: batch key of the ``(S, 3)`` offset between independently cropped views, in voxels.
+        flips_key: batch key of the ``(S, 2, 3)`` flipped axes of the two views.
     """
 
     def __init__(self, seed: int = 20, first_key: str = "image1", second_key: str = "image2",
                  distinct_key: str = "distinct", token_foreground_fraction: float = 0.0,
-                 gradient_norm_interval: int = 0):
+                 gradient_norm_interval: int = 0, offset_key: str = "view_offset", flips_key: str = "view_flips"):
         if not 0.0 <= token_foreground_fraction <= 1.0:
             raise InputError("config key 'token_foreground_fraction' must be in [0, 1], "
                              f"got {token_foreground_fraction}.")
@@ -100,6 +107,7 @@ class PretrainingStep:
             raise InputError(f"config key 'gradient_norm_interval' must be >= 0, got {gradient_norm_interval}.")
         self.token_foreground_fraction = float(token_foreground_fraction)
         self.gradient_norm_interval = int(gradient_norm_interval)
+        self.view_keys = (offset_key, flips_key)
         self._generator: torch.Generator | None = None
         self._pending_state: torch.Tensor | None = None
 
@@ -122,6 +130,14 @@ class PretrainingStep:
         self._generator = None
         # Generator.set_state takes a CPU byte tensor, whatever map_location the checkpoint was loaded with
         self._pending_state = generator_state.cpu() if generator_state.numel() else None
+
+    def _counterparts(self, batch: dict[str, Any], spatial_shape: torch.Size, num_tokens: int,
+                      device: torch.device) -> torch.Tensor | None:
+        """``(S, T)`` token of the second view at each token of the first, when the views were cropped apart."""
+        if not all(key in batch for key in self.view_keys):
+            return None
+        offset, flips = (torch.as_tensor(batch[key]).as_subclass(torch.Tensor).to(device) for key in self.view_keys)
+        return view_counterparts(offset, flips, spatial_shape, token_grid(spatial_shape, num_tokens))
 
     def __call__(self, engine: Engine, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         device = engine.state.device
@@ -149,7 +165,8 @@ class PretrainingStep:
             valid1, valid2 = valid[:num_subjects], valid[num_subjects:]
         terms = engine.loss_function(reconstruction.float(), images, tokens[:num_subjects].float(),
                                      tokens[num_subjects:].float(), distinct, self.generator(device),
-                                     valid1=valid1, valid2=valid2, iteration=engine.state.iteration)
+                                     valid1=valid1, valid2=valid2, iteration=engine.state.iteration,
+                                     counterpart=self._counterparts(batch, images.shape[2:], tokens.shape[1], device))
         gradient_norms = {}
         if self.gradient_norm_interval and engine.state.iteration % self.gradient_norm_interval == 0:
             gradient_norms = encoder_gradient_norms(engine.network, terms)

@@ -11,7 +11,22 @@ from taco.losses.token_geometry import TokenGeometry
 from taco.utils.distributed import gather_across_ranks, scale_gradient, world_size
 from taco.utils.input_errors import InputError
 
-__all__ = ["TacoLoss"]
+__all__ = ["TacoLoss", "aligned_geometry"]
+
+
+def aligned_geometry(geometry: TokenGeometry, counterpart: torch.Tensor) -> TokenGeometry:
+    """The tokens of ``geometry`` reordered so that token ``i`` is ``counterpart[i]`` (invalid where it is -1).
+
+    Args:
+        geometry: ``(S, T, C)`` tokens (with an optional validity mask, carried along).
+        counterpart: ``(S, T)`` long token indices into ``geometry``, -1 for none.
+    """
+    if counterpart.shape != geometry.shape[:2]:
+        raise ValueError(f"counterpart must have shape (S, T) = {tuple(geometry.shape[:2])}, "
+                         f"got {tuple(counterpart.shape)}.")
+    index = counterpart.to(geometry.tokens.device).clamp_min(0)
+    tokens = geometry.tokens.gather(1, index.unsqueeze(-1).expand(-1, -1, geometry.shape[2]))
+    return TokenGeometry(tokens, (counterpart >= 0) & geometry.members.gather(1, index))
 
 
 class TacoLoss(nn.Module):
@@ -63,7 +78,8 @@ class TacoLoss(nn.Module):
     def forward(self, reconstruction: torch.Tensor, target: torch.Tensor, tokens1: torch.Tensor,
                 tokens2: torch.Tensor, distinct: torch.Tensor | None = None,
                 generator: torch.Generator | None = None, valid1: torch.Tensor | None = None,
-                valid2: torch.Tensor | None = None, iteration: int | None = None) -> dict[str, torch.Tensor]:
+                valid2: torch.Tensor | None = None, iteration: int | None = None,
+                counterpart: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """
         Args:
             reconstruction: ``(2S, 1, D, H, W)`` decoder output.
@@ -75,6 +91,10 @@ class TacoLoss(nn.Module):
             valid1, valid2: optional ``(S, T)`` bool, the tokens of each image that take part in the
                 topology terms (e.g. foreground tokens); the intra term uses the tokens valid in both.
             iteration: the 1-based training iteration, for the topology warm-up (None: warm-up over).
+            counterpart: optional ``(S, T)`` long, for independently cropped and flipped images: the token
+                of the second image at the place of each token of the first (-1: outside the second
+                image). The intra term then pairs token ``i`` with ``counterpart[i]`` and scores only tokens
+                with a counterpart. Default: token ``i`` of both images lies at the same place.
 
         Returns:
             ``{"loss", "reconstruction", "intra", "inter"}``: the weighted total and the unweighted terms;
@@ -86,7 +106,8 @@ class TacoLoss(nn.Module):
             terms["reconstruction"] = nn.functional.mse_loss(reconstruction, target)
         geometry1, geometry2 = TokenGeometry(tokens1, valid1), TokenGeometry(tokens2, valid2)
         if self.weights["intra"] > 0:
-            terms["intra"] = self.intra(geometry1, geometry2, distinct=distinct, generator=generator)
+            intra_geometry2 = geometry2 if counterpart is None else aligned_geometry(geometry2, counterpart)
+            terms["intra"] = self.intra(geometry1, intra_geometry2, distinct=distinct, generator=generator)
         if self.weights["inter"] > 0:
             terms["inter"] = self._inter(geometry1, geometry2, generator)
         scales = {"reconstruction": 1.0, "intra": 1.0, "inter": 1.0}

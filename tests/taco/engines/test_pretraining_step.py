@@ -7,6 +7,7 @@ from taco.engines import PretrainingStep
 from taco.engines.pretraining_step import encoder_gradient_norms, same_device
 from taco.losses import TacoLoss
 from taco.networks import TacoPretrainingNetwork
+from taco.transforms import view_counterparts
 
 
 def make_trainer(step, batch, num_steps):
@@ -173,3 +174,29 @@ def test_topology_warmup_reaches_the_loss_through_the_iteration():
                               lambda engine: scales.append(float(engine.state.output["topology_scale"])))
     trainer.run()
     assert scales == [0.25, 0.5]
+
+
+class CounterpartRecordingLoss(TacoLoss):
+    """TacoLoss keeping the token correspondence it was given."""
+
+    def forward(self, *args, counterpart=None, **options):
+        self.counterpart = counterpart
+        return super().forward(*args, counterpart=counterpart, **options)
+
+
+def test_view_offsets_and_flips_in_the_batch_give_the_intra_correspondence():
+    batch = fixed_batch()
+    batch["view_offset"] = torch.tensor([[8, 0, -8], [0, 0, 0]])
+    batch["view_flips"] = torch.tensor([[[False, False, False], [True, False, False]], [[False] * 3, [False] * 3]])
+    loss = CounterpartRecordingLoss()
+    trainer = make_trainer(PretrainingStep(seed=3), batch, 1)
+    trainer.loss_function = loss
+    trainer.run()
+    expected = view_counterparts(batch["view_offset"], batch["view_flips"], (32, 32, 32), (4, 4, 4))
+    assert torch.equal(loss.counterpart, expected)
+    assert loss.counterpart[1].tolist() == list(range(64))
+
+    trainer = make_trainer(PretrainingStep(seed=3), fixed_batch(), 1)
+    trainer.loss_function = loss
+    trainer.run()
+    assert loss.counterpart is None

@@ -123,3 +123,36 @@ def test_without_warmup_no_scale_is_reported_and_negative_warmup_is_refused():
     assert "topology_scale" not in TacoLoss()(*inputs(), generator=torch.Generator().manual_seed(5), iteration=1)
     with pytest.raises(ValueError, match="config key 'topology_warmup_steps' must be >= 0, got -2"):
         TacoLoss(topology_warmup_steps=-2)
+
+
+def test_with_counterparts_the_intra_term_pairs_each_token_with_its_counterpart_only():
+    reconstruction, target, tokens1, tokens2 = inputs()
+    generator = torch.Generator().manual_seed(4)
+    counterpart = torch.stack([torch.randperm(27, generator=generator) for _ in range(2)])
+    counterpart[0, :5] = -1  # outside the second view
+    counterpart[1, 20:] = -1
+    only_intra = TacoLoss(reconstruction_weight=0.0, inter_weight=0.0, intra_weight=1.0)
+    terms = only_intra(reconstruction, target, tokens1, tokens2, generator=torch.Generator().manual_seed(5),
+                       counterpart=counterpart)
+    index = counterpart.clamp_min(0)
+    aligned = tokens2.gather(1, index.unsqueeze(-1).expand(-1, -1, 8))
+    expected = IntraInstanceRankingLoss()(tokens1, aligned, generator=torch.Generator().manual_seed(5),
+                                          valid=counterpart >= 0)
+    torch.testing.assert_close(terms["intra"], expected)
+
+    gradient1, gradient2 = torch.autograd.grad(terms["loss"], (tokens1, tokens2))
+    scored2 = torch.zeros(2, 27, dtype=torch.bool)
+    scored2.scatter_(1, index, counterpart >= 0)
+    # tokens outside the other view are never scored, on either side
+    assert torch.count_nonzero(gradient1[counterpart < 0]) == 0 and torch.count_nonzero(gradient1[counterpart >= 0]) > 0
+    assert torch.count_nonzero(gradient2[~scored2]) == 0 and torch.count_nonzero(gradient2[scored2]) > 0
+
+
+def test_counterparts_leave_the_inter_term_alone():
+    reconstruction, target, tokens1, tokens2 = inputs()
+    counterpart = torch.arange(27).flip(0).expand(2, -1).clone()
+    with_views = TacoLoss()(reconstruction, target, tokens1, tokens2, generator=torch.Generator().manual_seed(5),
+                            counterpart=counterpart)
+    generator = torch.Generator().manual_seed(5)
+    IntraInstanceRankingLoss()(tokens1, tokens2, generator=generator)
+    torch.testing.assert_close(with_views["inter"], InterInstanceRankingLoss()(tokens1, tokens2, generator=generator))
