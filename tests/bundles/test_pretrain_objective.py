@@ -70,3 +70,12 @@ def test_independent_views_replace_the_shared_crop_and_flips():
     assert (independent[1].offset_unit, independent[1].max_offset, independent[1].roi_size) == (8, 2, (32, 32, 32))
     # the bundle command line passes --independent_views false as text
     assert len(parser(independent_views="false").get_parsed_content("train#random_transforms")) == 5
+
+
+def test_token_stages_default_to_token_stage_and_set_the_view_offset_unit():
+    network = parser("demo.json").get_parsed_content("network_def")
+    assert network.token_stage == 2
+    config = parser("demo.json", token_stages=[1, 2])
+    assert config.get_parsed_content("network_def").token_stage == (1, 2)
+    assert config.get_parsed_content("view_offset_unit") == 8
+    assert parser(token_stages=[3, 4]).get_parsed_content("view_offset_unit") == 32

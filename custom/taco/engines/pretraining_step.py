@@ -131,13 +131,25 @@ class PretrainingStep:
         # Generator.set_state takes a CPU byte tensor, whatever map_location the checkpoint was loaded with
         self._pending_state = generator_state.cpu() if generator_state.numel() else None
 
-    def _counterparts(self, batch: dict[str, Any], spatial_shape: torch.Size, num_tokens: int,
-                      device: torch.device) -> torch.Tensor | None:
-        """``(S, T)`` token of the second view at each token of the first, when the views were cropped apart."""
-        if not all(key in batch for key in self.view_keys):
-            return None
-        offset, flips = (torch.as_tensor(batch[key]).as_subclass(torch.Tensor).to(device) for key in self.view_keys)
-        return view_counterparts(offset, flips, spatial_shape, token_grid(spatial_shape, num_tokens))
+    def _stage_inputs(self, batch: dict[str, Any], images: torch.Tensor, tokens: torch.Tensor,
+                      device: torch.device) -> tuple[torch.Tensor | None, ...]:
+        """``(tokens1, tokens2, valid1, valid2, counterpart)`` of one token stage's ``(2S, T, C)`` tokens.
+
+        The tokens in float32: nearest neighbours and mutual matches from bfloat16 similarities would flip
+        on ties, and the sparse backward of the ranking distances has no half-precision CUDA kernel.
+        ``valid*`` are None without a foreground fraction, ``counterpart`` without independent views.
+        """
+        num_subjects, num_tokens = images.shape[0] // 2, tokens.shape[1]
+        valid1 = valid2 = counterpart = None
+        if self.token_foreground_fraction > 0:
+            valid = foreground_tokens(images, num_tokens, self.token_foreground_fraction)
+            valid1, valid2 = valid[:num_subjects], valid[num_subjects:]
+        if all(key in batch for key in self.view_keys):
+            offset, flips = (torch.as_tensor(batch[key]).as_subclass(torch.Tensor).to(device) for key in self.view_keys)
+            spatial_shape = images.shape[2:]
+            counterpart = view_counterparts(offset, flips, spatial_shape, token_grid(spatial_shape, num_tokens))
+        tokens = tokens.float()
+        return tokens[:num_subjects], tokens[num_subjects:], valid1, valid2, counterpart
 
     def __call__(self, engine: Engine, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         device = engine.state.device
@@ -157,16 +169,14 @@ class PretrainingStep:
         autocast = torch.autocast(device_type=torch.device(device).type, **engine.amp_kwargs) if engine.amp else nullcontext()
         with autocast:
             reconstruction, tokens = engine.inferer(images, engine.network)
-        # the loss in float32: nearest neighbours and mutual matches from bfloat16 similarities would flip
-        # on ties, and the sparse backward of the ranking distances has no half-precision CUDA kernel
-        valid1 = valid2 = None
-        if self.token_foreground_fraction > 0:
-            valid = foreground_tokens(images, tokens.shape[1], self.token_foreground_fraction)
-            valid1, valid2 = valid[:num_subjects], valid[num_subjects:]
-        terms = engine.loss_function(reconstruction.float(), images, tokens[:num_subjects].float(),
-                                     tokens[num_subjects:].float(), distinct, self.generator(device),
+        per_stage = [self._stage_inputs(batch, images, stage_tokens, device)
+                     for stage_tokens in (tokens if isinstance(tokens, (tuple, list)) else (tokens,))]
+        tokens1, tokens2, valid1, valid2, counterpart = (
+            column[0] if isinstance(tokens, torch.Tensor) else (None if column[0] is None else list(column))
+            for column in zip(*per_stage))
+        terms = engine.loss_function(reconstruction.float(), images, tokens1, tokens2, distinct, self.generator(device),
                                      valid1=valid1, valid2=valid2, iteration=engine.state.iteration,
-                                     counterpart=self._counterparts(batch, images.shape[2:], tokens.shape[1], device))
+                                     counterpart=counterpart)
         gradient_norms = {}
         if self.gradient_norm_interval and engine.state.iteration % self.gradient_norm_interval == 0:
             gradient_norms = encoder_gradient_norms(engine.network, terms)

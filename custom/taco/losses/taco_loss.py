@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Optional, Union
+
 import torch
 from torch import nn
 
@@ -12,6 +15,25 @@ from taco.utils.distributed import gather_across_ranks, scale_gradient, world_si
 from taco.utils.input_errors import InputError
 
 __all__ = ["TacoLoss", "aligned_geometry"]
+
+TokenInput = Union[torch.Tensor, Sequence[torch.Tensor]]
+MaskInput = Union[torch.Tensor, Sequence[Optional[torch.Tensor]], None]
+
+
+def _stages(tokens1: TokenInput, tokens2: TokenInput, valid1: MaskInput, valid2: MaskInput,
+            counterpart: MaskInput) -> list[tuple]:
+    """One ``(tokens1, tokens2, valid1, valid2, counterpart)`` per token stage."""
+    if isinstance(tokens1, torch.Tensor):
+        return [(tokens1, tokens2, valid1, valid2, counterpart)]
+    num_stages = len(tokens1)
+    per_stage = []
+    for name, value in (("tokens2", tokens2), ("valid1", valid1), ("valid2", valid2), ("counterpart", counterpart)):
+        if value is None:
+            value = [None] * num_stages
+        if isinstance(value, torch.Tensor) or len(value) != num_stages:
+            raise ValueError(f"with {num_stages} token stages, {name} must be a sequence of {num_stages}.")
+        per_stage.append(value)
+    return list(zip(tokens1, *per_stage))
 
 
 def aligned_geometry(geometry: TokenGeometry, counterpart: torch.Tensor) -> TokenGeometry:
@@ -75,11 +97,10 @@ class TacoLoss(nn.Module):
                         "inter": float(inter_weight)}
         self.inter_across_ranks = inter_across_ranks
 
-    def forward(self, reconstruction: torch.Tensor, target: torch.Tensor, tokens1: torch.Tensor,
-                tokens2: torch.Tensor, distinct: torch.Tensor | None = None,
-                generator: torch.Generator | None = None, valid1: torch.Tensor | None = None,
-                valid2: torch.Tensor | None = None, iteration: int | None = None,
-                counterpart: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(self, reconstruction: torch.Tensor, target: torch.Tensor, tokens1: TokenInput, tokens2: TokenInput,
+                distinct: torch.Tensor | None = None, generator: torch.Generator | None = None,
+                valid1: MaskInput = None, valid2: MaskInput = None, iteration: int | None = None,
+                counterpart: MaskInput = None) -> dict[str, torch.Tensor]:
         """
         Args:
             reconstruction: ``(2S, 1, D, H, W)`` decoder output.
@@ -96,6 +117,10 @@ class TacoLoss(nn.Module):
                 image). The intra term then pairs token ``i`` with ``counterpart[i]`` and scores only tokens
                 with a counterpart. Default: token ``i`` of both images lies at the same place.
 
+        Several token stages: ``tokens1``, ``tokens2`` (and ``valid1``, ``valid2``, ``counterpart`` when
+        given) are sequences with one entry per stage; each topology term is the mean of its value over
+        the stages (random draws stage by stage, intra then inter).
+
         Returns:
             ``{"loss", "reconstruction", "intra", "inter"}``: the weighted total and the unweighted terms;
             with a topology warm-up also ``"topology_scale"``, the factor applied to both topology weights.
@@ -104,12 +129,21 @@ class TacoLoss(nn.Module):
         terms = {"reconstruction": zero, "intra": zero, "inter": zero}
         if self.weights["reconstruction"] > 0:
             terms["reconstruction"] = nn.functional.mse_loss(reconstruction, target)
-        geometry1, geometry2 = TokenGeometry(tokens1, valid1), TokenGeometry(tokens2, valid2)
-        if self.weights["intra"] > 0:
-            intra_geometry2 = geometry2 if counterpart is None else aligned_geometry(geometry2, counterpart)
-            terms["intra"] = self.intra(geometry1, intra_geometry2, distinct=distinct, generator=generator)
-        if self.weights["inter"] > 0:
-            terms["inter"] = self._inter(geometry1, geometry2, generator)
+        per_stage: dict[str, list[torch.Tensor]] = {"intra": [], "inter": []}
+        for stage_tokens1, stage_tokens2, stage_valid1, stage_valid2, stage_counterpart in _stages(
+                tokens1, tokens2, valid1, valid2, counterpart):
+            geometry1 = TokenGeometry(stage_tokens1, stage_valid1)
+            geometry2 = TokenGeometry(stage_tokens2, stage_valid2)
+            if self.weights["intra"] > 0:
+                intra_geometry2 = geometry2 if stage_counterpart is None else aligned_geometry(geometry2,
+                                                                                               stage_counterpart)
+                per_stage["intra"].append(self.intra(geometry1, intra_geometry2, distinct=distinct,
+                                                     generator=generator))
+            if self.weights["inter"] > 0:
+                per_stage["inter"].append(self._inter(geometry1, geometry2, generator))
+        for name, values in per_stage.items():
+            if values:
+                terms[name] = values[0] if len(values) == 1 else torch.stack(values).mean()
         scales = {"reconstruction": 1.0, "intra": 1.0, "inter": 1.0}
         extra = {}
         if self.topology_warmup_steps > 0:

@@ -200,3 +200,32 @@ def test_view_offsets_and_flips_in_the_batch_give_the_intra_correspondence():
     trainer.loss_function = loss
     trainer.run()
     assert loss.counterpart is None
+
+
+class StageRecordingLoss(TacoLoss):
+    """TacoLoss keeping what it was given per stage."""
+
+    def forward(self, reconstruction, target, tokens1, tokens2, distinct=None, generator=None, **options):
+        self.given = (tokens1, tokens2, options)
+        return super().forward(reconstruction, target, tokens1, tokens2, distinct, generator, **options)
+
+
+def test_several_token_stages_pass_per_stage_tokens_masks_and_counterparts():
+    batch = fixed_batch()
+    batch["view_offset"] = torch.tensor([[8, 0, 0], [0, 0, 0]])
+    batch["view_flips"] = torch.zeros(2, 2, 3, dtype=torch.bool)
+    torch.manual_seed(0)
+    network = TacoPretrainingNetwork(feature_size=12, token_stage=[1, 2], projection_channels=16)
+    loss = StageRecordingLoss()
+    trainer = SupervisedTrainer(device=torch.device("cpu"), max_epochs=1, epoch_length=1, train_data_loader=[batch],
+                                network=network, optimizer=torch.optim.AdamW(network.parameters()), loss_function=loss,
+                                iteration_update=PretrainingStep(token_foreground_fraction=0.5))
+    trainer.run()
+    tokens1, tokens2, options = loss.given
+    assert [t.shape for t in tokens1] == [(2, 512, 16), (2, 64, 16)] and [t.shape for t in tokens2] == [(2, 512, 16),
+                                                                                                         (2, 64, 16)]
+    assert [v.shape for v in options["valid1"]] == [(2, 512), (2, 64)]
+    grids = [(8, 8, 8), (4, 4, 4)]
+    for counterpart, grid in zip(options["counterpart"], grids):
+        assert torch.equal(counterpart, view_counterparts(batch["view_offset"], batch["view_flips"], (32, 32, 32), grid))
+    assert torch.isfinite(trainer.state.output["loss"])

@@ -156,3 +156,31 @@ def test_counterparts_leave_the_inter_term_alone():
     generator = torch.Generator().manual_seed(5)
     IntraInstanceRankingLoss()(tokens1, tokens2, generator=generator)
     torch.testing.assert_close(with_views["inter"], InterInstanceRankingLoss()(tokens1, tokens2, generator=generator))
+
+
+def test_several_stages_average_each_topology_term_over_the_stages():
+    reconstruction, target, tokens1, tokens2 = inputs()
+    generator = torch.Generator().manual_seed(8)
+    fine1, fine2 = (torch.randn(2, 64, 8, generator=generator, requires_grad=True) for _ in range(2))
+    valid = [None, torch.rand(2, 64, generator=generator) < 0.8]
+    counterpart = [None, torch.arange(64).flip(0).expand(2, -1).clone()]
+    terms = TacoLoss(reconstruction_weight=2.0, intra_weight=3.0, inter_weight=4.0)(
+        reconstruction, target, [tokens1, fine1], [tokens2, fine2], generator=torch.Generator().manual_seed(5),
+        valid1=valid, valid2=valid, counterpart=counterpart)
+
+    generator = torch.Generator().manual_seed(5)  # stage by stage, intra then inter
+    intra = [IntraInstanceRankingLoss()(tokens1, tokens2, generator=generator)]
+    inter = [InterInstanceRankingLoss()(tokens1, tokens2, generator=generator)]
+    aligned = fine2.gather(1, counterpart[1].unsqueeze(-1).expand(-1, -1, 8))
+    intra.append(IntraInstanceRankingLoss()(fine1, aligned, generator=generator, valid=valid[1] & valid[1].flip(1)))
+    inter.append(InterInstanceRankingLoss()(fine1, fine2, generator=generator, valid1=valid[1], valid2=valid[1]))
+    torch.testing.assert_close(terms["intra"], (intra[0] + intra[1]) / 2)
+    torch.testing.assert_close(terms["inter"], (inter[0] + inter[1]) / 2)
+    torch.testing.assert_close(terms["loss"], 2 * terms["reconstruction"] + 3 * terms["intra"] + 4 * terms["inter"])
+    assert min(intra + inter) > 0 and intra[0] != intra[1]
+
+
+def test_stage_lists_of_different_lengths_are_refused():
+    reconstruction, target, tokens1, tokens2 = inputs()
+    with pytest.raises(ValueError, match="with 2 token stages, valid1 must be a sequence of 2"):
+        TacoLoss()(reconstruction, target, [tokens1, tokens1], [tokens2, tokens2], valid1=[None])
