@@ -59,7 +59,8 @@ class PretrainingStep:
     The batch holds, per subject, two co-registered single-modality images (same spatial transforms):
     ``batch[first_key]`` and ``batch[second_key]`` of shape ``(S, 1, D, H, W)``, and
     ``batch[distinct_key]`` ``(S,)`` bool, False where a subject only had one modality. The engine's
-    ``network`` must return ``(reconstruction, tokens)`` for ``(2S, 1, D, H, W)`` input and its
+    ``network`` must return ``(reconstruction, tokens)`` for ``(2S, 1, D, H, W)`` input, ``tokens`` a
+    ``(2S, T, C)`` tensor or a tuple of them (one per token stage), and its
     ``loss_function`` must be a :class:`~taco.losses.TacoLoss`. The network runs through the engine's
     ``inferer`` (``SimpleInferer`` in the bundle: the whole crop in one call).
 
@@ -159,7 +160,6 @@ class PretrainingStep:
         if first.shape != second.shape:
             raise ValueError(f"the two images of a pair must have the same shape, got {tuple(first.shape)} "
                              f"and {tuple(second.shape)}.")
-        num_subjects = first.shape[0]
         distinct = batch.get(self.distinct_key)
         distinct = None if distinct is None else torch.as_tensor(distinct, dtype=torch.bool).to(device)
         images = torch.cat([first, second])
