@@ -79,3 +79,24 @@ def test_token_stages_default_to_token_stage_and_set_the_view_offset_unit():
     assert config.get_parsed_content("network_def").token_stage == (1, 2)
     assert config.get_parsed_content("view_offset_unit") == 8
     assert parser(token_stages=[3, 4]).get_parsed_content("view_offset_unit") == 32
+
+
+def test_taco_anatomical_turns_on_the_anatomical_options_with_the_taco_weights():
+    from taco.transforms import RandPairedViewsd
+
+    config = parser("demo.json", objective="taco_anatomical")
+    loss = config.get_parsed_content("loss")
+    assert loss.weights == {"reconstruction": 1.0, "intra": 10.0, "inter": 10.0}
+    assert loss.topology_warmup_steps == config.get_parsed_content("warmup_steps") == 20
+    assert config.get_parsed_content("pretraining_step").token_foreground_fraction == 0.5
+    assert isinstance(config.get_parsed_content("train#random_transforms")[-1], RandPairedViewsd)
+    assert config.get_parsed_content("network_def").token_stage == (1, 2)
+    assert parser(objective="taco_anatomical").get_parsed_content("token_stages") == [3, 4]
+    # each option stays overridable
+    assert parser(objective="taco_anatomical", token_foreground_fraction=0.25).get_parsed_content(
+        "pretraining_step").token_foreground_fraction == 0.25
+    # taco keeps every option off
+    taco = parser("demo.json")
+    assert taco.get_parsed_content("loss").topology_warmup_steps == 0
+    assert taco.get_parsed_content("token_stages") == [2]
+    assert taco.get_parsed_content("pretraining_step").token_foreground_fraction == 0.0
