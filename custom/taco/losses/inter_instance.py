@@ -100,7 +100,8 @@ class InterInstanceRankingLoss(nn.Module):
         uniforms = torch.rand((2, pairs.shape[0], num_tokens, k), generator=generator, device=device,
                               dtype=torch.float32)
 
-        members1, members2 = geometry1.members[first], geometry2.members[second]
+        members1 = None if geometry1.valid is None else geometry1.valid[first]
+        members2 = None if geometry2.valid is None else geometry2.valid[second]
         with torch.no_grad():
             similarity = geometry1.unit_tokens.detach()[first] @ geometry2.unit_tokens.detach()[second].transpose(1, 2)
             nearest_12, nearest_21 = nearest_both_ways(similarity, members1, members2)
@@ -116,7 +117,7 @@ class InterInstanceRankingLoss(nn.Module):
 
     def _direction(self, neighbours_a: torch.Tensor, geometry_b: TokenGeometry, subjects_b: torch.Tensor,
                    nearest: torch.Tensor, matched_a: torch.Tensor, matched_b: torch.Tensor,
-                   members_b: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+                   members_b: torch.Tensor | None, uniforms: torch.Tensor) -> torch.Tensor:
         """Loss of one direction ``A -> B`` over ``P`` pairs.
 
         Args:
@@ -126,7 +127,7 @@ class InterInstanceRankingLoss(nn.Module):
             nearest: ``(P, T)`` nearest token of ``B`` for each token of ``A`` (``pi`` where matched).
             matched_a: ``(P, T)`` bool, token of ``A`` is a mutual match.
             matched_b: ``(P, T)`` bool, token of ``B`` is a mutual match.
-            members_b: ``(P, T)`` bool, token of ``B`` is valid.
+            members_b: ``(P, T)`` bool, token of ``B`` is valid (None: all are).
             uniforms: ``(P, T, k)`` uniforms for the negatives.
         """
         num_pairs, num_tokens, k = neighbours_a.shape
@@ -142,11 +143,11 @@ class InterInstanceRankingLoss(nn.Module):
 
             # negatives come from the unmatched valid tokens of B, or, when all are matched, from all
             # valid tokens of B but the anchor's own match and its positives
-            unmatched = members_b & ~matched_b
+            unmatched = ~matched_b if members_b is None else members_b & ~matched_b
             has_unmatched = unmatched.any(-1, keepdim=True).unsqueeze(-1)
             from_unmatched, drawn_unmatched = draw_members(uniforms, unmatched)
             excluded = torch.cat([nearest.unsqueeze(-1), torch.where(is_positive, positives, num_tokens)], dim=-1)
-            from_everything, drawn_everything = draw_members(uniforms, members_b, excluded)
+            from_everything, drawn_everything = draw_members(uniforms, members_b, excluded, num_tokens)
             negatives = torch.where(has_unmatched, from_unmatched, from_everything)
             has_negative = torch.where(has_unmatched, drawn_unmatched, drawn_everything)
             term_used = is_positive & has_negative & anchor_used.unsqueeze(-1)

@@ -109,8 +109,8 @@ class IntraInstanceRankingLoss(nn.Module):
         per_direction = []
         for direction, (source, target) in enumerate(((geometry1, geometry2), (geometry2, geometry1))):
             neighbours = source.nearest_neighbours(self.neighbour_metric, k)
-            negatives, _ = draw_members(uniforms[direction], members,
-                                        torch.cat([anchors.unsqueeze(-1), neighbours], dim=-1))
+            negatives, _ = draw_members(uniforms[direction], geometry1.valid,
+                                        torch.cat([anchors.unsqueeze(-1), neighbours], dim=-1), num_tokens)
             hinge = ranking_hinge(target, target.global_index(anchors), target.global_index(neighbours),
                                   target.global_index(negatives), self.margin, self.ranking_metric)
             per_direction.append(masked_mean(hinge.mean(-1), members, -1))

@@ -68,8 +68,8 @@ def flagged_last(flags: torch.Tensor) -> torch.Tensor:
     return torch.sort(flags.to(torch.uint8), dim=-1, stable=True).indices
 
 
-def draw_members(uniforms: torch.Tensor, members: torch.Tensor, excluded: torch.Tensor | None = None
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+def draw_members(uniforms: torch.Tensor, members: torch.Tensor | None, excluded: torch.Tensor | None = None,
+                 num_tokens: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw tokens without replacement from a member set minus excluded tokens, one draw per row.
 
     The candidates of row ``(n, a)`` are the members of set ``n`` in ascending order, less
@@ -78,14 +78,24 @@ def draw_members(uniforms: torch.Tensor, members: torch.Tensor, excluded: torch.
 
     Args:
         uniforms: ``(N, A, k)`` uniforms.
-        members: ``(N, T)`` bool, the tokens that may be drawn.
+        members: ``(N, T)`` bool, the tokens that may be drawn; None: all ``num_tokens`` of them (no
+            re-ordering needed, the cheap path of the losses without a validity mask).
         excluded: ``(N, A, E)`` long, distinct member tokens not to draw for row ``(n, a)``; entries
             ``>= T`` are padding. None: nothing excluded.
+        num_tokens: ``T`` when ``members`` is None.
 
     Returns:
         ``(N, A, k)`` long token indices (clamped into ``[0, T)`` where no draw was possible) and
         ``(N, A, k)`` bool, True where slot ``m`` holds a real draw.
     """
+    if members is None:
+        population = torch.tensor(num_tokens, device=uniforms.device).view(1, 1)
+        if excluded is None:
+            positions, has_draw = draw_ranks(uniforms, population)
+        else:
+            ranks, has_draw = draw_ranks(uniforms, population - (excluded < num_tokens).sum(-1))
+            positions = rank_to_index_skipping(ranks, excluded)
+        return positions.clamp(0, num_tokens - 1), has_draw
     num_sets, num_tokens = members.shape
     population = members.sum(-1).view(num_sets, 1)
     if excluded is None:
