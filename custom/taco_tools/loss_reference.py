@@ -175,7 +175,8 @@ def reference_intra_instance_loss(
 
 
 def _inter_direction_loss(
-    a: torch.Tensor, b: torch.Tensor, uniforms: torch.Tensor, k: int, margin: float, valid_a=None, valid_b=None
+    a: torch.Tensor, b: torch.Tensor, uniforms: torch.Tensor, k: int, margin: float, valid_a=None, valid_b=None,
+    with_replacement: bool = False,
 ) -> torch.Tensor | None:
     """Loss of one direction of one subject pair (``uniforms`` ``(T, k)``); None when no anchor is used.
 
@@ -195,7 +196,13 @@ def _inter_direction_loss(
             candidates = unmatched_b
         else:
             candidates = [j for j in members_b if j != match[i] and j not in positives]
-        negatives = draw_without_replacement(candidates, uniforms[i], min(len(positives), len(candidates)))
+        if with_replacement:
+            # each positive draws its negative on its own: entry floor(u * len) of the sorted candidates
+            ordered = sorted(candidates)
+            negatives = [ordered[min(int(torch.floor(uniforms[i, m] * float(len(ordered)))), len(ordered) - 1)]
+                         for m in range(len(positives))] if ordered else []
+        else:
+            negatives = draw_without_replacement(candidates, uniforms[i], min(len(positives), len(candidates)))
         anchor = b_tokens[match[i]]
         terms = [
             torch.relu(
@@ -219,6 +226,8 @@ def reference_inter_instance_loss(
     max_pairs: int = 6,
     valid1: torch.Tensor | None = None,
     valid2: torch.Tensor | None = None,
+    negatives_with_replacement: bool = False,
+    pair_mean: str = "used",
 ) -> torch.Tensor:
     """Inter-instance partial alignment loss on mutual nearest neighbours, one pair and anchor at a time.
 
@@ -228,6 +237,8 @@ def reference_inter_instance_loss(
         generator: source of the random pairs and negatives.
         pairs: optional ``(P, 2)`` ordered subject pairs ``(p, q)``; drawn when None.
         valid1, valid2: optional ``(S, T)`` bool, the tokens of each image that take part.
+        negatives_with_replacement: each positive's negative drawn on its own, all positives kept.
+        pair_mean: "used": mean over the pairs with an anchor; "all": over every drawn pair (0 for none).
     """
     num_subjects, num_tokens, _ = tokens1.shape
     if num_subjects < 2:
@@ -251,9 +262,12 @@ def reference_inter_instance_loss(
         for j, (p, q) in enumerate(pairs):
             a, b = (tokens1[p], tokens2[q]) if direction == 0 else (tokens2[q], tokens1[p])
             valid_a, valid_b = (_row(valid1, p), _row(valid2, q))[::1 if direction == 0 else -1]
-            pair_loss = _inter_direction_loss(a, b, uniforms[direction, j], num_neighbours, margin, valid_a, valid_b)
+            pair_loss = _inter_direction_loss(a, b, uniforms[direction, j], num_neighbours, margin, valid_a, valid_b,
+                                              negatives_with_replacement)
             if pair_loss is not None:
                 pair_losses.append(pair_loss)
+            elif pair_mean == "all":
+                pair_losses.append(_zero_on_graph(tokens1, tokens2))
         if pair_losses:
             direction_losses.append(torch.stack(pair_losses).mean())
         else:

@@ -100,3 +100,10 @@ def test_taco_anatomical_turns_on_the_anatomical_options_with_the_taco_weights()
     assert taco.get_parsed_content("loss").topology_warmup_steps == 0
     assert taco.get_parsed_content("token_stages") == [2]
     assert taco.get_parsed_content("pretraining_step").token_foreground_fraction == 0.0
+
+
+def test_upstream_switches_reach_the_inter_loss_and_are_off_by_default():
+    inter = parser().get_parsed_content("loss").inter
+    assert (inter.negatives_with_replacement, inter.pair_mean) == (False, "used")
+    inter = parser(inter_negatives_with_replacement="true", inter_pair_mean="all").get_parsed_content("loss").inter
+    assert (inter.negatives_with_replacement, inter.pair_mean) == (True, "all")

@@ -53,11 +53,17 @@ class InterInstanceRankingLoss(nn.Module):
         num_neighbours: ``k``, neighbourhood size inside ``A``.
         margin: ranking margin.
         max_pairs: most ordered subject pairs per call.
+        negatives_with_replacement: draw each positive's negative independently, with replacement, so
+            that no positive is dropped for lack of a negative (the authors' code); default: without
+            replacement, surplus positives dropped.
+        pair_mean: "used" averages over the pairs that have an anchor; "all" over every drawn pair, a
+            pair without an anchor counting 0 (the authors' code).
 
     Reference: "Beyond Instance-Level Self-Supervision in 3D Multi-Modal Medical Imaging", ICML 2026.
     """
 
-    def __init__(self, num_neighbours: int = 5, margin: float = 0.4, max_pairs: int = 6):
+    def __init__(self, num_neighbours: int = 5, margin: float = 0.4, max_pairs: int = 6,
+                 negatives_with_replacement: bool = False, pair_mean: str = "used"):
         super().__init__()
         if num_neighbours < 1:
             raise InputError(f"num_neighbours must be >= 1, got {num_neighbours}.")
@@ -66,6 +72,10 @@ class InterInstanceRankingLoss(nn.Module):
         self.num_neighbours = num_neighbours
         self.margin = float(margin)
         self.max_pairs = max_pairs
+        if pair_mean not in ("used", "all"):
+            raise InputError(f"pair_mean must be 'used' or 'all', got {pair_mean!r}.")
+        self.negatives_with_replacement = bool(negatives_with_replacement)
+        self.pair_mean = pair_mean
 
     def forward(self, tokens1: torch.Tensor | TokenGeometry, tokens2: torch.Tensor | TokenGeometry,
                 generator: torch.Generator | None = None, pairs: torch.Tensor | None = None,
@@ -145,9 +155,10 @@ class InterInstanceRankingLoss(nn.Module):
             # valid tokens of B but the anchor's own match and its positives
             unmatched = ~matched_b if members_b is None else members_b & ~matched_b
             has_unmatched = unmatched.any(-1, keepdim=True).unsqueeze(-1)
-            from_unmatched, drawn_unmatched = draw_members(uniforms, unmatched)
+            replacement = self.negatives_with_replacement
+            from_unmatched, drawn_unmatched = draw_members(uniforms, unmatched, replacement=replacement)
             excluded = torch.cat([nearest.unsqueeze(-1), torch.where(is_positive, positives, num_tokens)], dim=-1)
-            from_everything, drawn_everything = draw_members(uniforms, members_b, excluded, num_tokens)
+            from_everything, drawn_everything = draw_members(uniforms, members_b, excluded, num_tokens, replacement)
             negatives = torch.where(has_unmatched, from_unmatched, from_everything)
             has_negative = torch.where(has_unmatched, drawn_unmatched, drawn_everything)
             term_used = is_positive & has_negative & anchor_used.unsqueeze(-1)
@@ -158,4 +169,6 @@ class InterInstanceRankingLoss(nn.Module):
                               self.margin, "cosine")
         per_anchor = masked_mean(hinge, term_used, -1)
         per_pair = masked_mean(per_anchor, anchor_used, -1)
+        if self.pair_mean == "all":
+            return per_pair.mean(0)
         return masked_mean(per_pair, anchor_used.any(-1), 0)

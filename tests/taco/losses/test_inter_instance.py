@@ -209,7 +209,8 @@ def test_matches_reference_with_valid_tokens_when_every_valid_token_is_matched()
     valid1 = random_valid(2, 16, 0.8, seed=4)
     valid2 = torch.stack([valid1[1], valid1[0][permutation]])
     pairs = torch.tensor([[0, 1]])
-    assert len(reference_mutual_nearest_neighbours(tokens1[0], tokens2[1], valid1[0], valid2[1])) == int(valid1[0].sum())
+    matches = reference_mutual_nearest_neighbours(tokens1[0], tokens2[1], valid1[0], valid2[1])
+    assert len(matches) == int(valid1[0].sum())
     assert assert_matches_reference(tokens1.requires_grad_(), tokens2.requires_grad_(), pairs, margin=0.8,
                                     valid1=valid1, valid2=valid2) > 0
 
@@ -231,3 +232,33 @@ def test_invalid_tokens_take_no_part():
     assert loss(moved1, moved2, generator=seeded()).item() != pytest.approx(value.item(), abs=1e-6)
     for gradient, valid in zip(gradients, (valid1, valid2)):
         assert torch.count_nonzero(gradient[~valid]) == 0 and torch.count_nonzero(gradient[valid]) > 0
+
+
+@pytest.mark.parametrize("options", [{"negatives_with_replacement": True}, {"pair_mean": "all"},
+                                     {"negatives_with_replacement": True, "pair_mean": "all"}])
+def test_upstream_switches_match_their_loop_reference_and_change_the_value(options):
+    tokens1, tokens2 = shared_anatomy(3, 24, 16, seed=2)
+    tokens2 = tokens2.detach().clone()
+    tokens2[1] = collapsed(24, 16)  # pairs with subject 1's image 2 have no anchor
+    tokens2.requires_grad_()
+    pairs = torch.tensor([[0, 1], [1, 2], [2, 0], [0, 2]])
+    switched = assert_matches_reference(tokens1, tokens2, pairs, margin=0.8, **options)
+    default = InterInstanceRankingLoss(margin=0.8)(tokens1, tokens2, generator=seeded(), pairs=pairs)
+    assert switched > 0 and switched.item() != pytest.approx(default.item(), abs=1e-6)
+
+
+@pytest.mark.parametrize("valid", [False, True])
+def test_negatives_with_replacement_match_the_reference_when_every_token_is_matched(valid):
+    generator = torch.Generator().manual_seed(9)
+    tokens1 = torch.randn(2, 12, 8, generator=generator, dtype=torch.float64)
+    permutation = torch.randperm(12, generator=generator)
+    tokens2 = torch.stack([tokens1[1], tokens1[0][permutation]])
+    valid1 = random_valid(2, 12, 0.8, seed=4) if valid else None
+    valid2 = torch.stack([valid1[1], valid1[0][permutation]]) if valid else None
+    assert assert_matches_reference(tokens1.requires_grad_(), tokens2.requires_grad_(), torch.tensor([[0, 1]]),
+                                    valid1=valid1, valid2=valid2, margin=0.8, negatives_with_replacement=True) > 0
+
+
+def test_unknown_pair_mean_is_refused():
+    with pytest.raises(ValueError, match="pair_mean must be 'used' or 'all', got 'some'"):
+        InterInstanceRankingLoss(pair_mean="some")
