@@ -6,6 +6,9 @@ from each and from scratch, evaluate on the test split and under missing modalit
     python scripts/benchmark_pretraining.py --profile full --seeds 1 --out bench_gpu --dataset_dir /data/brats \\
         --inits taco,scratch --tasks seg --skip_missing_modality \\
         --overrides "{'pretrain': {'num_steps': 2000}, 'seg': {'epochs': 50}}"
+    # late fusion with modality dropout, to compare with an early-fusion benchmark of the same seeds
+    python scripts/benchmark_pretraining.py --profile tiny --seeds 3 --out bench_late --inits taco,scratch \
+        --tasks seg --fusion late --overrides "{'seg': {'modality_dropout_prob': 0.5}}"
 
 Writes OUT/results.csv (init x task x label fraction x seed x metric), OUT/summary.md (mean ± std over
 seeds, paired differences to scratch and to reconstruction-only with p-values) and OUT/plots/. Without
@@ -22,7 +25,7 @@ from taco.utils import as_list
 def main(out: str, profile: str = "tiny", seeds: int = 3, dataset_dir: str | None = None,
          inits=",".join(DEFAULT_INITS), tasks=",".join(TASKS), label_fractions=None, skip_missing_modality: bool = False,
          skip_representation: bool = False, overrides: dict | None = None, demo_subjects: int = 30,
-         demo_seed: int = 2026) -> None:
+         demo_seed: int = 2026, fusion: str = "early") -> None:
     """
     Args:
         out: benchmark folder.
@@ -39,13 +42,15 @@ def main(out: str, profile: str = "tiny", seeds: int = 3, dataset_dir: str | Non
             representation.
         demo_subjects: subjects of generated demo data.
         demo_seed: seed of generated demo data (the tests use 7, scripts/demo.sh 0).
+        fusion: early or late: how the fine-tuned networks take the modalities (the missing-modality sweep
+            fills for early, masks for late).
     """
     fractions = [float(fraction) for fraction in as_list(label_fractions)] if label_fractions else None
     run_benchmark(out, profile=profile, seeds=seeds, dataset_dir=dataset_dir,
                   inits=[str(init) for init in as_list(inits)], tasks=[str(task) for task in as_list(tasks)],
                   label_fractions=fractions, missing_modality=not skip_missing_modality,
                   representation=not skip_representation, overrides=overrides, demo_subjects=demo_subjects,
-                  demo_seed=demo_seed)
+                  demo_seed=demo_seed, fusion=fusion)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Time one pre-training step with all TACO losses against the same step with reconstruction only.
+"""Time one pre-training step with all TACO losses against the same step with reconstruction only, or one
+training step of every bundle at each attention window size.
 
 Both variants are the pre-training bundle's own trainer (network, optimizer, loss, AMP, cuDNN settings
 from its configs), fed the same random batch; their timed blocks alternate so that machine noise hits
@@ -8,23 +9,31 @@ and, on a GPU, peak memory.
     python scripts/benchmark_step.py                       # CPU demo profile (configs train + demo)
     python scripts/benchmark_step.py --profile full          # paper scale: train + gpu configs (96^3, fs 48, AMP)
     python scripts/benchmark_step.py --profile full --use_checkpoint True --batch_size 4
+    python scripts/benchmark_step.py --window_sizes 4,7,8    # each bundle's step per window size (demo profile)
+
+With ``--window_sizes`` each bundle (pre-training; segmentation and classification fine-tuning) is built
+once per window size from the profile's configs, fed one random batch of the profile's size, and timed in
+alternating blocks; printed as a Markdown table with each time's ratio to the fastest.
 """
 
 from __future__ import annotations
 
+import functools
 import statistics
 
 import fire
 import torch
 
 from taco_tools.profiles import get_profile
-from taco_tools.step_timing import pretraining_trainer, random_pair_batch, time_calls
+from taco_tools.step_timing import (alternating_times, fine_tuning_step, pretraining_trainer, random_pair_batch,
+                                   time_calls)
 
 VARIANTS = {"all losses": {}, "reconstruction only": {"intra_weight": 0.0, "inter_weight": 0.0}}
 
 
 def main(profile: str = "demo", rounds: int = 5, steps_per_round: int = 4, warmup: int = 3,
-         batch_size: int | None = None, use_checkpoint: bool | None = None, device: str | None = None) -> None:
+         batch_size: int | None = None, use_checkpoint: bool | None = None, device: str | None = None,
+         window_sizes: str | tuple[int, ...] | None = None) -> None:
     """
     Args:
         profile: a profile of ``taco_tools.profiles`` ("demo": CPU demo profile, "full": paper scale on a GPU).
@@ -34,6 +43,7 @@ def main(profile: str = "demo", rounds: int = 5, steps_per_round: int = 4, warmu
         batch_size: subjects per step (default: the profile's).
         use_checkpoint: activation checkpointing in the encoder (default: the profile's).
         device: "cpu" or "cuda" (default: cuda when available).
+        window_sizes: e.g. "4,7,8": time every bundle's training step at each of these window sizes instead.
     """
     chosen = get_profile(profile)
     overrides = {"device": f"$torch.device('{device}')"} if device else {}
@@ -41,6 +51,10 @@ def main(profile: str = "demo", rounds: int = 5, steps_per_round: int = 4, warmu
         overrides["batch_size"] = batch_size
     if use_checkpoint is not None:
         overrides["use_checkpoint"] = use_checkpoint
+    if window_sizes is not None:
+        sizes = [int(size) for size in (window_sizes.split(",") if isinstance(window_sizes, str) else window_sizes)]
+        compare_window_sizes(profile, sizes, overrides, rounds, steps_per_round, warmup)
+        return
 
     trainers, steps, batches = {}, {}, {}
     for name, weights in VARIANTS.items():
@@ -59,7 +73,7 @@ def main(profile: str = "demo", rounds: int = 5, steps_per_round: int = 4, warmu
     def step(name):
         return lambda: steps[name](batches[name])
 
-    times, peaks, losses = {name: [] for name in VARIANTS}, {}, {}
+    peaks, losses = {}, {}
     for name in VARIANTS:
         if on_gpu:
             torch.cuda.reset_peak_memory_stats(target)
@@ -67,9 +81,7 @@ def main(profile: str = "demo", rounds: int = 5, steps_per_round: int = 4, warmu
         losses[name] = {key: float(value) for key, value in trainers[name].state.output.items()}
         if on_gpu:
             peaks[name] = torch.cuda.max_memory_allocated(target) / 2**30
-    for _ in range(rounds):
-        for name in VARIANTS:
-            times[name] += time_calls(step(name), steps_per_round, target)
+    times = alternating_times({name: step(name) for name in VARIANTS}, rounds, steps_per_round, target)
 
     medians = {name: statistics.median(values) for name, values in times.items()}
     for name in VARIANTS:
@@ -80,6 +92,35 @@ def main(profile: str = "demo", rounds: int = 5, steps_per_round: int = 4, warmu
               f"{len(times[name])} steps), {1 / medians[name]:6.2f} steps/s{memory}; last warm-up terms: {terms}")
     ratio = medians["all losses"] / medians["reconstruction only"]
     print(f"[benchmark_step] all losses / reconstruction only = {ratio:.3f}")
+
+
+def compare_window_sizes(profile: str, window_sizes: list[int], overrides: dict, rounds: int, steps_per_round: int,
+                         warmup: int) -> None:
+    """Print a Markdown table: the median training step of each bundle at each window size, and its ratio to
+    the fastest."""
+    chosen = get_profile(profile)
+    print(f"[benchmark_step] profile {profile}, window sizes {window_sizes}, {torch.get_num_threads()} threads")
+    print("| bundle | batch | " + " | ".join(f"window {size}" for size in window_sizes) + " |")
+    print("|---" * (2 + len(window_sizes)) + "|")
+    for role in ("pretrain", "seg", "cls"):
+        steps, shape = {}, ""
+        for size in window_sizes:
+            parser = chosen.read_config(role, {**overrides, "window_size": size})
+            if role == "pretrain":
+                _, step = pretraining_trainer(parser)
+                batch = random_pair_batch(parser.get_parsed_content("batch_size"), parser.get_parsed_content("roi_size"))
+                steps[size], shape = functools.partial(step, batch), f"2 x {tuple(batch['image1'].shape)}"
+            else:
+                steps[size], image_shape = fine_tuning_step(parser)
+                shape = str(image_shape)
+        device = parser.get_parsed_content("device")
+        for step in steps.values():
+            time_calls(step, warmup, device)
+        medians = {size: statistics.median(values)
+                   for size, values in alternating_times(steps, rounds, steps_per_round, device).items()}
+        fastest = min(medians.values())
+        cells = [f"{1000 * median:.0f} ms ({median / fastest:.2f}x)" for median in medians.values()]
+        print(f"| {role} | {shape} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":

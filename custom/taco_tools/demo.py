@@ -14,19 +14,22 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from taco.data import load_datalist
 from taco.utils import as_list
 from taco_tools.benchmark.plan import Stage
 from taco_tools.benchmark.runner import format_seconds, print_now, run_stages
 from taco_tools.demo_data import DATALIST_FILENAME, MONTAGE_FILENAME, generate_demo_dataset
 from taco_tools.profiles import get_profile
 from taco_tools.results_table import classification_results, results_markdown, segmentation_results
+from taco_tools.segmentation_figure import segmentation_figure
 
-__all__ = ["demo_stages", "run_demo", "write_demo_summary"]
+__all__ = ["demo_stages", "draw_demo_segmentation", "run_demo", "write_demo_summary"]
 
 DEMO_SUBJECTS = 30
 DEMO_SEED = 0
 """Demo data seed; the tests use 7 and the benchmark 2026, so no choice is made on data a test or benchmark reads."""
 RESULTS_FILE = "results.md"
+FIGURE_FILE = "segmentation.png"
 
 
 def demo_stages(out: str | os.PathLike, profile: str = "demo") -> list[Stage]:
@@ -96,8 +99,10 @@ def run_demo(out: str | os.PathLike = "demo_output", subjects: int = DEMO_SUBJEC
         generate_demo_dataset(data, num_subjects=subjects, seed=DEMO_SEED)
     run_stages(demo_stages(out, profile), log, echo=True, prefix="[demo]")
     text = write_demo_summary(out)
+    figure = draw_demo_segmentation(out, profile)
     log(f"\n{text}\n[demo] finished in {format_seconds(time.monotonic() - start)}. Results:\n"
         f"  results tables            : {out / RESULTS_FILE}\n"
+        f"  one test subject's segmentation: {figure}\n"
         f"  missing-modality heatmap  : {out / 'missing_modality' / 'missing_modality.png'}\n"
         f"  per-subject predictions   : {out / 'cls/runs/eval/predictions.csv'}, {out / 'seg/runs/eval'}/*_raw.csv\n"
         f"  demo data + datalist      : {data / DATALIST_FILENAME} (a look at one subject: {data / MONTAGE_FILENAME})\n"
@@ -106,3 +111,14 @@ def run_demo(out: str | os.PathLike = "demo_output", subjects: int = DEMO_SUBJEC
         f"  fine-tuned models         : {out / 'seg/models/model.pt'}, {out / 'cls/models/model.pt'}\n"
         f"  TensorBoard logs          : tensorboard --logdir {out}")
     return text
+
+
+def draw_demo_segmentation(out: str | os.PathLike, profile: str = "demo") -> Path:
+    """``out/segmentation.png``: the demo's segmentation model on the first test subject with enhancing tumour,
+    next to its ground truth (:func:`taco_tools.segmentation_figure.segmentation_figure`)."""
+    out = Path(out)
+    parser = get_profile(profile).read_config("seg", {"dataset_dir": str(out / "data"),
+                                                      "ckpt_dir": str(out / "seg" / "models")})
+    test = load_datalist(out / "data" / DATALIST_FILENAME, "test")
+    item = next((item for item in test if item.get("class_label") == 1), test[0])
+    return segmentation_figure(parser, item, out / FIGURE_FILE)

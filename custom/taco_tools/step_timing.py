@@ -9,9 +9,10 @@ from typing import Any
 
 import torch
 from monai.bundle import ConfigParser
+from monai.utils import set_determinism
 from monai.engines import SupervisedTrainer
 
-__all__ = ["pretraining_trainer", "random_pair_batch", "time_calls"]
+__all__ = ["alternating_times", "fine_tuning_step", "pretraining_trainer", "random_pair_batch", "time_calls"]
 
 
 def pretraining_trainer(parser: ConfigParser) -> tuple[SupervisedTrainer, Callable[[dict[str, Any]], dict[str, torch.Tensor]]]:
@@ -30,6 +31,41 @@ def pretraining_trainer(parser: ConfigParser) -> tuple[SupervisedTrainer, Callab
     parser.get_parsed_content("initialize")
     trainer = parser.get_parsed_content("train#trainer")
     return trainer, functools.partial(parser.get_parsed_content("pretraining_step"), trainer)
+
+
+def fine_tuning_step(parser: ConfigParser, seed: int = 0) -> tuple[Callable[[], float], tuple[int, ...]]:
+    """One training step of a fine-tuning bundle's own network, loss and optimizer on a random batch of its size.
+
+    The batch is ``batch_size * num_samples`` crops (``num_samples`` only where the bundle has it) of
+    ``(num_modalities, *roi_size)``; the target is what the bundle's loss takes: region maps
+    ``(N, len(regions), *roi_size)`` for segmentation, class indices ``(N,)`` for classification.
+
+    Returns:
+        ``(step, image_shape)`` where ``step() -> loss``: forward, backward and optimizer step.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    samples = parser.get_parsed_content("batch_size") * parser.get("num_samples", 1)
+    image = torch.randn(samples, parser.get_parsed_content("num_modalities"), *parser.get_parsed_content("roi_size"),
+                        generator=generator)
+    if "regions" in parser:
+        target = (torch.rand(samples, len(parser.get_parsed_content("regions")), *image.shape[2:],
+                             generator=generator) > 0.9).float()
+    else:
+        target = torch.randint(parser.get_parsed_content("num_classes"), (samples,), generator=generator)
+    set_determinism(seed=seed)  # not the config's initialize: it reads data and pre-trained weights
+    network, loss_function = parser.get_parsed_content("network"), parser.get_parsed_content("loss")
+    optimizer, device = parser.get_parsed_content("optimizer"), parser.get_parsed_content("device")
+    image, target = image.to(device), target.to(device)
+
+    def step() -> float:
+        network.train()
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_function(network(image), target)
+        loss.backward()
+        optimizer.step()
+        return loss.detach().item()
+
+    return step, tuple(image.shape)
 
 
 def random_pair_batch(batch_size: int, roi_size: Sequence[int], seed: int = 0) -> dict[str, torch.Tensor]:
@@ -51,3 +87,13 @@ def time_calls(function: Callable[[], Any], repeats: int, device: torch.device) 
         synchronize()
         seconds.append(time.perf_counter() - start)
     return seconds
+
+
+def alternating_times(steps: dict[Any, Callable[[], Any]], rounds: int, steps_per_round: int,
+                      device: torch.device) -> dict[Any, list[float]]:
+    """Seconds per call of each of ``steps``, timed in ``rounds`` alternating blocks so that noise hits all alike."""
+    times = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            times[name] += time_calls(step, steps_per_round, device)
+    return times

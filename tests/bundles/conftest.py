@@ -67,6 +67,18 @@ def bundle_function():
     return call
 
 
+def datalist_lacking_modalities(demo_datalist, tmp_path, section="test"):
+    """A datalist of two test subjects, one without t1, one without flair (``null``), in ``tmp_path``."""
+    content = json.loads(demo_datalist.read_text())
+    items = [{"subject": item["subject"], "image": [str(demo_datalist.parent / file) for file in item["image"]]}
+             for item in content[section][:2]]
+    items[0]["image"][0] = None
+    items[1]["image"][3] = None
+    path = tmp_path / "datalist_lacking.json"
+    path.write_text(json.dumps({"modalities": content["modalities"], "test": items}))
+    return path, items
+
+
 def demo_profile(bundle: str) -> dict:
     """The keys of ``bundles/<bundle>/configs/demo.json``."""
     return json.loads((BUNDLES / bundle / "configs" / "demo.json").read_text())
@@ -99,6 +111,15 @@ def seg_trained(run_bundle, demo_datalist, pretrained_encoder, tmp_path_factory)
     """``(bundle_root, training log)`` of one demo-profile epoch of the segmentation bundle."""
     return _fine_tune(run_bundle, "taco_seg_finetune", tmp_path_factory.mktemp("seg"), demo_datalist.parent,
                       pretrained_encoder, num_samples=1)
+
+
+@pytest.fixture(scope="session")
+def seg_late_trained(run_bundle, demo_datalist, pretrained_encoder, tmp_path_factory):
+    """``(bundle_root, training log)`` of one demo-profile epoch of the segmentation bundle with late fusion
+    (``mean_var``, which has the most to load) and modality dropout."""
+    return _fine_tune(run_bundle, "taco_seg_finetune", tmp_path_factory.mktemp("seg_late"), demo_datalist.parent,
+                      pretrained_encoder, num_samples=1, fusion="late", fusion_mode="mean_var",
+                      modality_dropout_prob=0.5)
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,13 @@ import csv
 import json
 from pathlib import Path
 
+import monai.data
 import pytest
 import torch
 from monai.bundle import ConfigParser
+
+from taco.networks import LateFusionSwinClassifier
+from tests.bundles.conftest import datalist_lacking_modalities
 
 BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "taco_cls_finetune"
 
@@ -73,3 +77,23 @@ def test_datalist_without_class_label_is_named(demo_datalist, tmp_path):
     with pytest.raises(Exception) as raised:
         parser.get_parsed_content("train#dataset#data")
     assert "subject 'demo_" in str(raised.value.__cause__) and "missing key 'class_label'" in str(raised.value.__cause__)
+
+
+def test_late_fusion_classifies_a_subject_lacking_a_modality_from_its_presence_mask(demo_datalist, tmp_path):
+    datalist, _ = datalist_lacking_modalities(demo_datalist, tmp_path)
+    parser = ConfigParser()
+    parser.read_config([str(BUNDLE / "configs" / name) for name in ("inference.json", "demo.json")])
+    parser.update({"bundle_root": str(tmp_path), "data_list_file_path": str(datalist), "fusion": "late",
+                   "fusion_mode": "mean_var"})
+    network = parser.get_parsed_content("network_def")
+    assert isinstance(network, LateFusionSwinClassifier) and network.fusion == "mean_var"
+    batch = monai.data.list_data_collate([parser.get_parsed_content("preprocessing")(item)
+                                          for item in parser.get_parsed_content("dataset#data")])
+    assert batch["modality_mask"].tolist() == [[False, True, True, True], [True, True, True, False]]
+    image, _, args, _ = parser.get_parsed_content("prepare_batch")(batch)
+    network.eval()
+    with torch.no_grad():
+        logits = network(image, *args)
+        alone = network(image[:1, 1:], None)  # the first subject's three present modalities on their own
+    assert logits.shape == (2, 2)
+    torch.testing.assert_close(logits[:1], alone, rtol=1e-4, atol=1e-4)

@@ -43,7 +43,21 @@ def test_unknown_fill_is_refused(tmp_path):
     bundle = BUNDLES / "taco_missing_modality_eval"
     parser = ConfigParser()
     parser.read_config([str(bundle / "configs" / name) for name in ("evaluate.json", "demo.json")])
-    parser.update({"bundle_root": str(tmp_path), "fill": "noise"})
+    parser.update({"bundle_root": str(tmp_path), "fill": "noise", "finetuned_bundle_root": str(SEG_BUNDLE)})
     with pytest.raises(Exception) as raised:
         parser.get_parsed_content("prepare_batch")
     assert "fill strategy must be one of ('zeros', 'copy', 'mean'), got 'noise'" in error_chain(raised.value)
+
+
+def test_late_fusion_models_are_swept_by_masking(run_bundle, seg_late_trained, demo_datalist, tmp_path):
+    root, _ = seg_late_trained
+    run_bundle("taco_missing_modality_eval", ["evaluate.json", "demo.json"], dataset_dir=demo_datalist.parent,
+               bundle_root=tmp_path, finetuned_bundle_root=SEG_BUNDLE, ckpt_dir=root / "models",
+               finetuned_overrides={"fusion": "late", "fusion_mode": "mean_var",
+                                    **{key: TINY[key] for key in ("pixdim", "sw_roi_size", "num_workers")}},
+               data_list_key="validation")
+    with open(tmp_path / "results" / "missing_modality.csv") as stream:
+        rows = list(csv.DictReader(stream))
+    assert {row["fill"] for row in rows} == {"mask"}
+    assert len({row["subset"] for row in rows}) == 15
+    assert "fill `mask`" in (tmp_path / "results" / "missing_modality.md").read_text()

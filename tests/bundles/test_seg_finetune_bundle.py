@@ -10,8 +10,8 @@ import pytest
 import torch
 from monai.bundle import ConfigParser
 
-from taco.networks import SwinClassifier
-from tests.bundles.conftest import TINY, demo_profile, error_chain
+from taco.networks import LateFusionSwinUNETR, SwinClassifier
+from tests.bundles.conftest import TINY, datalist_lacking_modalities, demo_profile, error_chain
 
 BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "taco_seg_finetune"
 TINY_INFERENCE = {key: TINY[key] for key in ("pixdim", "sw_roi_size")}
@@ -138,3 +138,73 @@ def test_modality_dropout_option_keeps_one_modality_and_fills_the_rest(demo_data
     image = parser.get_parsed_content("train#preprocessing")(item)[0]["image"]
     assert image.shape[0] == 4
     assert all(torch.equal(image[channel], image[0]) for channel in range(1, 4))  # one kept, copied to the rest
+
+
+def test_late_fusion_trains_with_the_encoder_as_pretrained_and_evaluates(run_bundle, seg_late_trained, demo_datalist):
+    root, output = seg_late_trained
+    assert "pre-trained encoder from" in output and "0 adapted" in output and "0 missing" in output  # strict, as is
+    assert "val_mean_dice" in output
+    run_bundle("taco_seg_finetune", ["train.json", "demo.json", "evaluate.json"], dataset_dir=demo_datalist.parent,
+               bundle_root=root, fusion="late", fusion_mode="mean_var", **TINY_INFERENCE)
+    with open(root / "runs" / "eval" / "val_mean_dice_raw.csv") as stream:
+        assert len(list(csv.reader(stream))) == 1 + len(json.loads(demo_datalist.read_text())["test"])
+
+
+def test_late_fusion_inference_predicts_from_the_modalities_present(run_bundle, seg_late_trained, demo_datalist,
+                                                                    tmp_path):
+    root, _ = seg_late_trained
+    datalist, items = datalist_lacking_modalities(demo_datalist, tmp_path)
+    run_bundle("taco_seg_finetune", ["inference.json", "demo.json"], bundle_root=root, data_list_file_path=datalist,
+               output_dir=tmp_path / "predictions", fusion="late", fusion_mode="mean_var", **TINY_INFERENCE)
+    for item in items:
+        first_present = next(file for file in item["image"] if file)
+        source = nib.load(first_present)
+        predicted = nib.load(tmp_path / "predictions" / Path(first_present).name.replace(".nii.gz", "_seg.nii.gz"))
+        assert predicted.shape == source.shape
+        np.testing.assert_allclose(predicted.affine, source.affine, atol=1e-4)
+
+
+def test_early_fusion_refuses_an_item_lacking_a_modality_unless_a_fill_is_configured(demo_datalist, tmp_path):
+    datalist, items = datalist_lacking_modalities(demo_datalist, tmp_path)
+    parser = parser_for("inference.json", "demo.json", bundle_root=str(tmp_path), data_list_file_path=str(datalist))
+    item = parser.get_parsed_content("dataset#data")[0]
+    with pytest.raises(Exception) as raised:
+        parser.get_parsed_content("preprocessing")(item)
+    assert f"subject {items[0]['subject']!r}: modality 't1' is missing" in error_chain(raised.value)
+    filled = parser_for("inference.json", "demo.json", bundle_root=str(tmp_path), data_list_file_path=str(datalist),
+                        missing_modality_fill="copy").get_parsed_content("preprocessing")(item)
+    assert torch.equal(filled["image"][0], filled["image"][1])  # t1 copied from t1ce
+    assert filled["modality_mask"].tolist() == [False, True, True, True]
+
+
+def test_a_subject_without_any_modality_is_named(demo_datalist, tmp_path):
+    datalist, items = datalist_lacking_modalities(demo_datalist, tmp_path)
+    parser = parser_for("inference.json", "demo.json", bundle_root=str(tmp_path), data_list_file_path=str(datalist),
+                        fusion="late")
+    item = dict(parser.get_parsed_content("dataset#data")[0], image=[None] * 4)
+    with pytest.raises(Exception) as raised:
+        parser.get_parsed_content("preprocessing")(item)
+    assert f"subject {items[0]['subject']!r}: every modality is missing" in error_chain(raised.value)
+
+
+@pytest.mark.parametrize("saved, configured", [("late", "early"), ("early", "late")])
+def test_weights_of_the_other_fusion_say_which_is_which(demo_datalist, tmp_path, saved, configured):
+    network = parser_for("inference.json", "demo.json", bundle_root=str(tmp_path), fusion=saved) \
+        .get_parsed_content("network_def")
+    torch.save(network.state_dict(), tmp_path / "model.pt")
+    parser = parser_for("inference.json", "demo.json", dataset_dir=str(demo_datalist.parent),
+                        bundle_root=str(tmp_path), model_file=str(tmp_path / "model.pt"), fusion=configured)
+    with pytest.raises(Exception) as raised:
+        parser.get_parsed_content("initialize")
+    assert f"the file holds a{'n' if saved == 'early' else ''} {saved}-fusion model" in error_chain(raised.value)
+    assert f"set fusion to {saved!r}" in error_chain(raised.value)
+    assert isinstance(network, LateFusionSwinUNETR) == (saved == "late")
+
+
+def test_late_fusion_trains_on_subjects_lacking_a_modality(demo_datalist, tmp_path):
+    parser = parser_for("train.json", "demo.json", dataset_dir=str(demo_datalist.parent), bundle_root=str(tmp_path),
+                        fusion="late", modality_dropout_prob=0.5)
+    item = dict(parser.get_parsed_content("train#dataset#data")[0])
+    item["image"] = [*item["image"][:2], None, item["image"][3]]
+    for sample in (parser.get_parsed_content("train#preprocessing")(item) for _ in range(5)):
+        assert not sample[0]["modality_mask"][2] and sample[0]["modality_mask"].any()  # t2 never comes back

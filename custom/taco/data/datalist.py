@@ -38,8 +38,8 @@ def load_datalist(path: str | os.PathLike, section: str = "training", base_dir: 
     """Items of one section of a datalist, with absolute paths that are known to exist.
 
     Each item has ``image``: a list with one path per modality (in the order of the top-level
-    ``modalities``) or one path to a multi-channel file; optional ``label`` (path), ``class_label`` and
-    ``subject``. Relative paths are resolved against ``base_dir`` (default: the datalist's folder).
+    ``modalities``; ``null`` for a modality the subject lacks, kept as ``None``) or one path to a
+    multi-channel file; optional ``label`` (path), ``class_label`` and ``subject``. Relative paths are resolved against ``base_dir`` (default: the datalist's folder).
     A subject without a name is named by its position. ``file_keys`` are the other keys holding one
     path each (e.g. the demo data's ground truth ``template_coords`` and ``tissue``), resolved and
     checked the same way where an item has them.
@@ -69,7 +69,8 @@ def load_datalist(path: str | os.PathLike, section: str = "training", base_dir: 
                 [f"image[{index}]" for index in range(len(images))]
             if not images:
                 raise InputError(f"datalist {path}, section {section!r}, subject {subject!r}: 'image' is empty.")
-            files = [_existing(base, image, path, section, subject, name) for image, name in zip(images, names)]
+            files = [None if image is None else _existing(base, image, path, section, subject, name)
+                     for image, name in zip(images, names)]
             item["image"] = files if isinstance(item["image"], list) else files[0]
         for key in file_keys:
             if item.get(key):

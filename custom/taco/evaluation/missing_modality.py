@@ -22,26 +22,40 @@ __all__ = ["MissingModalitySweep", "ModalitySubsetBatch", "evaluate_modality_sub
 
 
 class ModalitySubsetBatch:
-    """``prepare_batch`` for MONAI evaluators that keeps only the ``present`` modalities and fills the rest.
+    """``prepare_batch`` for MONAI evaluators that keeps only the ``present`` modalities.
 
-    The fill acts on the whole image ``(B, M, D, H, W)`` before the inferer, so sliding-window
-    inference sees the same filled volume a real missing-modality case would give.
-    ``present=None`` (the default) passes the batch through unchanged.
+    Early fusion (a ``fill``): the missing channels are filled on the whole image ``(B, M, D, H, W)``
+    before the inferer, so sliding-window inference sees the same filled volume a real missing-modality
+    case would give. Late fusion (``fill=None``): the image is left as it is and the presence mask
+    ``(B, M)`` goes to the network as its second input (through the inferer, so every window shares it);
+    the batch's own mask under ``mask_key``, if any, is respected too. ``present=None`` (the default)
+    keeps every modality.
 
     Args:
-        fill: the :class:`taco.transforms.ModalityFill` for the missing channels.
+        fill: the :class:`taco.transforms.ModalityFill` for the missing channels; ``None`` to mask them
+            (a late-fusion network).
+        mask_key: the batch key of the presence mask :class:`taco.transforms.LoadModalitiesd` writes.
     """
 
-    def __init__(self, fill: ModalityFill):
+    def __init__(self, fill: ModalityFill | None, mask_key: str = "modality_mask"):
         self.fill = fill
+        self.mask_key = mask_key
         self.present: Sequence[int] | None = None
 
+    @property
+    def treatment(self) -> str:
+        """How missing modalities are handled, as the report records it: the fill strategy, or ``"mask"``."""
+        return "mask" if self.fill is None else self.fill.strategy
+
     def __call__(self, batchdata: dict[str, Any], device: str | torch.device | None = None,
-                 non_blocking: bool = False, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+                 non_blocking: bool = False, **kwargs: Any) -> tuple:
         image, label = default_prepare_batch(batchdata, device, non_blocking, **kwargs)
+        if self.fill is not None:
+            return (image, label) if self.present is None else (self.fill(image, self.present), label)
+        mask = torch.as_tensor(batchdata.get(self.mask_key, torch.ones(image.shape[:2])), dtype=torch.bool)
         if self.present is not None:
-            image = self.fill(image, self.present)
-        return image, label
+            mask = mask & torch.isin(torch.arange(image.shape[1]), torch.as_tensor(list(self.present)))
+        return image, label, (mask.to(image.device),), {}
 
 
 def evaluate_modality_subsets(evaluator: SupervisedEvaluator, prepare_batch: ModalitySubsetBatch,
@@ -101,12 +115,14 @@ class MissingModalitySweep:
     The fine-tuned bundle's config gives the network, device, modality names, region names and its
     ``validate`` section (data loader, inferer, post-processing, key and additional metrics); a
     :class:`monai.engines.SupervisedEvaluator` is built from them with ``prepare_batch`` (which fills
-    the missing modalities) and no handlers, since this is no model selection.
+    the missing modalities, or masks them for a late-fusion network) and no handlers, since this is no
+    model selection.
 
     Args:
         finetuned: the fine-tuned bundle's config (:func:`taco.utils.read_bundle_config`), with the data
             split to evaluate set as its ``validation_key``.
-        prepare_batch: the :class:`ModalitySubsetBatch` with the fill for missing modalities.
+        prepare_batch: the :class:`ModalitySubsetBatch` with the fill for missing modalities (``None``:
+            masked, for the config's ``fusion: late``).
         lower_is_better: metrics where smaller is better (coloured the other way round in the heatmap).
     """
 
@@ -140,6 +156,6 @@ class MissingModalitySweep:
         load_model_weights(self.network, model_file)
         rows = evaluate_modality_subsets(self.evaluator, self.prepare_batch, self.modalities, self.channel_names)
         paths = write_missing_modality_report(rows, output_dir, self.modalities, self.key_metric_name,
-                                              self.prepare_batch.fill.strategy, self.lower_is_better)
+                                              self.prepare_batch.treatment, self.lower_is_better)
         logging.getLogger(__name__).info("\n" + paths["markdown"].read_text())
         return paths

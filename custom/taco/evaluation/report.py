@@ -55,7 +55,8 @@ def write_missing_modality_report(rows: Sequence[dict[str, Any]], output_dir: st
         output_dir: folder to write into (created).
         modality_names: the model's modalities, in channel order.
         key_metric: the metric used to rank modality importance.
-        fill: the fill strategy used, recorded in the files.
+        fill: the fill strategy used, or ``"mask"`` (a late-fusion model: missing modalities left out of the
+            fusion), recorded in the files.
         lower_is_better: metrics where smaller is better (distances), coloured the other way round.
 
     Returns:

@@ -6,14 +6,15 @@ from taco.networks.encoder import (NUM_STAGES, REFERENCE_WINDOW_SIZE, encoder_ar
                                    swin_encoder, window_size_of)
 from taco.networks.encoder_recipe import fine_tuning_architecture, read_encoder_recipe
 from taco.networks.late_fusion import LateFusionSwinClassifier, LateFusionSwinUNETR
-from taco.networks.modality_fusion import FUSION_MODES, fuse_modalities, presence_mask
+from taco.networks.modality_fusion import (FUSION_MODES, FUSION_TYPES, fuse_modalities, presence_mask,
+                                           select_fusion_network)
 from taco.networks.pretraining_network import PretrainingOutput, TacoPretrainingNetwork
 from taco.networks.reconstruction_head import ReconstructionHead
 from taco.networks.tokens import TokenProjection, foreground_tokens, spatial_tokens, token_grid
 from taco.networks.weight_transfer import TransferReport, load_pretrained_encoder, read_encoder_state
 
-__all__ = ["FUSION_MODES", "LateFusionSwinClassifier", "LateFusionSwinUNETR", "NUM_STAGES", "PretrainingOutput",
-           "REFERENCE_WINDOW_SIZE", "ReconstructionHead", "SwinClassifier", "TacoPretrainingNetwork", "TokenProjection",
-           "TransferReport", "encoder_architecture", "fine_tuning_architecture", "foreground_tokens", "fuse_modalities",
-           "load_pretrained_encoder", "presence_mask", "read_encoder_recipe", "read_encoder_state",
-           "spatial_tokens", "stage_channels", "swin_encoder", "token_grid", "window_size_of"]
+__all__ = ["FUSION_MODES", "FUSION_TYPES", "LateFusionSwinClassifier", "LateFusionSwinUNETR", "NUM_STAGES",
+           "PretrainingOutput", "REFERENCE_WINDOW_SIZE", "ReconstructionHead", "SwinClassifier", "TacoPretrainingNetwork",
+           "TokenProjection", "TransferReport", "encoder_architecture", "fine_tuning_architecture", "foreground_tokens",
+           "fuse_modalities", "load_pretrained_encoder", "presence_mask", "read_encoder_recipe", "read_encoder_state",
+           "select_fusion_network", "spatial_tokens", "stage_channels", "swin_encoder", "token_grid", "window_size_of"]

@@ -55,7 +55,7 @@ def classification_head(in_features: int, num_classes: int, hidden_channels: int
     Layer norm, a hidden linear layer with GELU, dropout, and the output layer.
 
     Raises:
-        ValueError: ``num_classes`` below 2.
+        InputError: ``num_classes`` below 2.
     """
     if num_classes < 2:
         raise InputError(f"num_classes must be at least 2 (logits per class), got {num_classes}.")

@@ -34,11 +34,15 @@ class LateFusionSwinUNETR(SwinUNETR):
     concatenates the mean and the variance of the present modalities and maps them back to the stage's
     channels with a 1x1x1 convolution per stage (``fusion_projections``), initialised to pass the mean.
 
+    Like SwinUNETR it cannot be scripted; traced with both inputs (``torch.jit.trace(net, (images, mask))``,
+    or MONAI's ``convert_to_torchscript(net, use_trace=True, inputs=[images, mask])``) it follows other
+    masks, batch sizes and modality counts, without the mask checks.
+
     Args:
         out_channels: output channels.
         fusion: one of :data:`taco.networks.modality_fusion.FUSION_MODES`.
-        feature_size, depths, num_heads, norm_name, use_checkpoint, use_v2, window_size: as in MONAI's
-            ``SwinUNETR``.
+        feature_size, depths, num_heads, norm_name, use_checkpoint, use_v2: as in MONAI's ``SwinUNETR``.
+        window_size: as in :func:`taco.networks.swin_encoder` (the pre-trained encoder's).
     """
 
     def __init__(self, out_channels: int, fusion: str = "mean", feature_size: int = 48,
@@ -47,16 +51,16 @@ class LateFusionSwinUNETR(SwinUNETR):
                  window_size: int = REFERENCE_WINDOW_SIZE):
         check_fusion(fusion)
         super().__init__(in_channels=1, out_channels=out_channels, feature_size=feature_size, depths=depths,
-                         num_heads=num_heads, norm_name=norm_name, use_checkpoint=use_checkpoint, use_v2=use_v2,
-                         window_size=window_size)
+                         num_heads=num_heads, window_size=window_size, norm_name=norm_name,
+                         use_checkpoint=use_checkpoint, use_v2=use_v2)
         self.fusion = fusion
         # the first convolutional skip, then the encoder's stages
         channels = [feature_size] + [stage_channels(feature_size, stage) for stage in range(NUM_STAGES)]
         self.fusion_projections = nn.ModuleList([_fusion_projection(size, fusion) for size in channels])
 
     def forward(self, images: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """``(B, M, D, H, W)`` (sides divisible by 32) and the presence mask ``(B, M)`` (``None``: all
-        present) -> logits ``(B, out_channels, D, H, W)``."""
+        """``(B, M, D, H, W)`` (sides divisible by 32) and the presence mask ``(B, M)`` or ``(1, M)``
+        (``None``: all present; see :func:`taco.networks.presence_mask`) -> logits ``(B, out_channels, D, H, W)``."""
         if not torch.jit.is_scripting() and not torch.jit.is_tracing():
             self._check_input_size(images.shape[2:])
         mask = presence_mask(images, mask)
@@ -101,7 +105,8 @@ class LateFusionSwinClassifier(nn.Module):
         num_classes: output classes ``K`` (2 for a binary task: logits for both classes).
         fusion: one of :data:`taco.networks.modality_fusion.FUSION_MODES` (``mean_var`` doubles the
             head's input).
-        feature_size, depths, num_heads, use_checkpoint, use_v2, window_size: as in :func:`taco.networks.swin_encoder`.
+        feature_size, depths, num_heads, use_checkpoint, use_v2, window_size: as in
+            :func:`taco.networks.swin_encoder`.
         hidden_channels, dropout: as in :class:`taco.networks.SwinClassifier`.
     """
 
@@ -118,8 +123,8 @@ class LateFusionSwinClassifier(nn.Module):
         self.head = classification_head(deepest, num_classes, hidden_channels, dropout)
 
     def forward(self, images: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """``(B, M, D, H, W)`` (sides divisible by 32) and the presence mask ``(B, M)`` (``None``: all
-        present) -> class logits ``(B, K)``."""
+        """``(B, M, D, H, W)`` (sides divisible by 32) and the presence mask ``(B, M)`` or ``(1, M)``
+        (``None``: all present; see :func:`taco.networks.presence_mask`) -> class logits ``(B, K)``."""
         mask = presence_mask(images, mask)
         deepest = self.swinViT(fold_modalities(images, mask), normalize=True)[-1]
         pooled = unfold_modalities(deepest.mean(dim=(2, 3, 4)), mask)

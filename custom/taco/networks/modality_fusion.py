@@ -5,19 +5,43 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
+from torch import nn
 
-__all__ = ["FUSION_MODES", "check_fusion", "fold_modalities", "fuse_modalities", "fused_channels",
-           "presence_mask", "unfold_modalities"]
+from taco.utils.input_errors import InputError
+
+__all__ = ["FUSION_MODES", "FUSION_TYPES", "check_fusion", "fold_modalities", "fuse_modalities", "fused_channels",
+           "presence_mask", "select_fusion_network", "unfold_modalities"]
 
 FUSION_MODES = ("mean", "mean_var")
 """``mean``: the mean over the present modalities; ``mean_var``: their mean and variance, concatenated
 along the channels (HeMIS, Havaei et al., MICCAI 2016)."""
 
 
+FUSION_TYPES = ("early", "late")
+"""How a fine-tuning network takes the modalities: ``early``: as the input channels of one encoder (a missing
+modality must be filled); ``late``: each through the shared 1-channel encoder, fused over those present."""
+
+
+def select_fusion_network(fusion: str, early: Optional[nn.Module], late: Optional[nn.Module]) -> nn.Module:
+    """The bundles' network for ``fusion`` (one of :data:`FUSION_TYPES`): ``early`` or ``late``.
+
+    The configs define both networks and disable the one not chosen, so only the chosen one is built.
+
+    Raises:
+        InputError: ``fusion`` is not one of :data:`FUSION_TYPES`, or the chosen network was not built.
+    """
+    if fusion not in FUSION_TYPES:
+        raise InputError(f"fusion must be one of {FUSION_TYPES}, got {fusion!r}.")
+    network = early if fusion == "early" else late
+    if network is None:
+        raise InputError(f"fusion is {fusion!r} but the {fusion}-fusion network is disabled in the configuration.")
+    return network
+
+
 def check_fusion(fusion: str) -> None:
-    """ValueError naming the choices unless ``fusion`` is one of :data:`FUSION_MODES`."""
+    """InputError naming the choices unless ``fusion`` is one of :data:`FUSION_MODES`."""
     if fusion not in FUSION_MODES:
-        raise ValueError(f"fusion must be one of {FUSION_MODES}, got {fusion!r}.")
+        raise InputError(f"fusion must be one of {FUSION_MODES}, got {fusion!r}.")
 
 
 def presence_mask(images: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -30,21 +54,21 @@ def presence_mask(images: torch.Tensor, mask: Optional[torch.Tensor] = None) -> 
             ``None``: all present.
 
     Raises:
-        ValueError: ``images`` is not 5-D, ``mask`` is neither ``(B, M)`` nor ``(1, M)``, or a sample
+        InputError: ``images`` is not 5-D, ``mask`` is neither ``(B, M)`` nor ``(1, M)``, or a sample
             has no modality present (its batch index named).
     """
     if images.dim() != 5:
-        raise ValueError(f"images must be a modality stack (B, M, D, H, W), got shape {list(images.shape)}.")
+        raise InputError(f"images must be a modality stack (B, M, D, H, W), got shape {list(images.shape)}.")
     if mask is None:
         return torch.ones(images.shape[:2], dtype=torch.bool, device=images.device)
     # a traced model keeps no data-dependent branch: the checks run in eager mode only
     if not torch.jit.is_tracing():
         if mask.dim() != 2 or mask.shape[0] not in (1, images.shape[0]) or mask.shape[1] != images.shape[1]:
-            raise ValueError(f"the presence mask must be (B, M) = {list(images.shape[:2])} (or (1, M)) for images "
+            raise InputError(f"the presence mask must be (B, M) = {list(images.shape[:2])} (or (1, M)) for images "
                              f"of shape {list(images.shape)}, got shape {list(mask.shape)}.")
         empty = torch.nonzero(~mask.to(torch.bool).any(dim=1)).flatten()
         if empty.numel() > 0:
-            raise ValueError(f"no modality present (all false in the presence mask) for batch sample(s) "
+            raise InputError(f"no modality present (all false in the presence mask) for batch sample(s) "
                              f"{empty.tolist()}; at least one modality per sample is needed.")
     return mask.to(device=images.device, dtype=torch.bool).expand(images.shape[0], images.shape[1])
 

@@ -32,6 +32,11 @@ class LoadModalitiesd(MapTransform):
     - modalities of one subject with different shapes or affines (they must be co-registered and
       resampled to one grid first).
 
+    A ``None`` entry in the list is a modality the subject lacks. By default that is an error naming the
+    subject and the modality (a network with the modalities as input channels needs them all); with
+    ``allow_missing=True`` its channel is zeros on the other modalities' grid, and ``mask_key`` records
+    which modalities are present. A subject with no modality at all is always an error.
+
     Files under ``label_keys`` (a segmentation) get the same checks, must be 3-D and must share the
     first image's grid; they are loaded as one-channel images ``(1, D, H, W)``. The modalities keep
     their stored orientation: the bundles reorient to RAS with ``Orientationd`` right after this
@@ -46,13 +51,19 @@ class LoadModalitiesd(MapTransform):
         num_modalities: if given, the number of channels the stacked image must have (the network's
             input channels); another count is an error naming the subject and its files.
         reader: optional reader passed to ``monai.transforms.LoadImage``.
+        mask_key: if given, the output key of the presence mask: ``(M,)`` bool, false for a missing modality
+            (all true for a multi-channel file).
+        allow_missing: whether ``None`` entries (missing modalities) are accepted (see above).
         allow_missing_keys: as in ``MapTransform``.
     """
 
     def __init__(self, keys: KeysCollection, label_keys: KeysCollection = (), subject_key: str = "subject",
                  modality_names: Sequence[str] | None = None, affine_tolerance: float = 1e-3,
-                 num_modalities: int | None = None, reader: Any = None, allow_missing_keys: bool = False):
+                 num_modalities: int | None = None, reader: Any = None, mask_key: str | None = None,
+                 allow_missing: bool = False, allow_missing_keys: bool = False):
         super().__init__(keys, allow_missing_keys)
+        self.mask_key = mask_key
+        self.allow_missing = allow_missing
         self.label_keys = [label_keys] if isinstance(label_keys, str) else list(label_keys)
         self.subject_key = subject_key
         self.modality_names = list(modality_names) if modality_names else None
@@ -70,17 +81,25 @@ class LoadModalitiesd(MapTransform):
             files = list(d[key]) if one_file_per_modality else [d[key]]
             if not files:
                 raise InputError(f"subject {subject!r}: {key!r} lists no image files.")
-            volumes = [self._load(file, self._modality(index, len(files)), subject, one_file_per_modality)
-                       for index, file in enumerate(files)]
-            reference = reference or (volumes[0], files[0])
-            for volume, file in zip(volumes, files):
-                self._check_same_grid(*reference, volume, file, subject)
-            image = torch.cat([volume.as_tensor() for volume in volumes], dim=0)
+            self._check_missing(files, key, subject)
+            volumes = {index: self._load(file, self._modality(index, len(files)), subject, one_file_per_modality)
+                       for index, file in enumerate(files) if file is not None}
+            first = next(iter(volumes))
+            reference = reference or (volumes[first], files[first])
+            for index, volume in volumes.items():
+                self._check_same_grid(*reference, volume, files[index], subject)
+            blank = torch.zeros_like(volumes[first].as_tensor()[:1])
+            image = torch.cat([volumes[index].as_tensor() if index in volumes else blank
+                               for index in range(len(files))], dim=0)
             if self.num_modalities is not None and image.shape[0] != self.num_modalities:
                 raise InputError(f"subject {subject!r}: {key!r} has {image.shape[0]} modalities, the network expects "
                                  f"{self.num_modalities} ({self.modality_names or 'see the config'}); files: {files}.")
-            d[key] = MetaTensor(image, meta=dict(volumes[0].meta))  # the meta carries the affine
-            d[key].meta["modality_files"] = [str(file) for file in files]
+            d[key] = MetaTensor(image, meta=dict(volumes[first].meta))  # the meta carries the affine
+            # "" for a missing modality: the meta is collated, and None is not collatable
+            d[key].meta["modality_files"] = ["" if file is None else str(file) for file in files]
+            if self.mask_key is not None:
+                d[self.mask_key] = torch.tensor([file is not None for file in files]).repeat_interleave(
+                    image.shape[0] // len(files))
         for key in self.label_keys:
             if key not in d:
                 if self.allow_missing_keys:
@@ -91,6 +110,17 @@ class LoadModalitiesd(MapTransform):
             if reference is not None:
                 self._check_same_grid(*reference, d[key], file, subject)
         return d
+
+    def _check_missing(self, files: list[Any], key: Hashable, subject: Any) -> None:
+        missing = [self._modality(index, len(files)) for index, file in enumerate(files) if file is None]
+        if len(missing) == len(files):
+            raise InputError(f"subject {subject!r}: every modality is missing ({key!r} lists no file, only "
+                             f"null entries: {missing}); at least one is needed.")
+        if missing and not self.allow_missing:
+            raise InputError(f"subject {subject!r}: modality {missing[0]!r} is missing (null in {key!r}; missing: "
+                             f"{missing}); this network takes every modality as an input channel (early fusion): give "
+                             "the files, use a late-fusion model (fusion 'late'), or configure a fill for missing "
+                             "modalities (the inference config's missing_modality_fill).")
 
     def _modality(self, index: int, count: int) -> str:
         if self.modality_names is not None and len(self.modality_names) == count:

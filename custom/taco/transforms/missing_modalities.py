@@ -15,7 +15,7 @@ from torch.nn import functional as F
 from taco.data.modality_mean import load_modality_mean
 from taco.utils.input_errors import InputError
 
-__all__ = ["FILL_STRATEGIES", "ModalityFill", "RandModalityDropoutd", "copy_sources", "modality_subsets",
+__all__ = ["FILL_STRATEGIES", "FillMissingModalitiesd", "ModalityFill", "RandModalityDropoutd", "copy_sources", "modality_subsets",
            "subset_name"]
 
 FILL_STRATEGIES = ("zeros", "copy", "mean")
@@ -122,38 +122,75 @@ class RandModalityDropoutd(Randomizable, MapTransform):
     """Drop each modality of ``(M, D, H, W)`` with probability ``prob`` and fill it; keep at least one.
 
     Training with it teaches the network to cope with the inputs :class:`ModalityFill` produces at
-    evaluation. When every modality was drawn to be dropped, one of them, chosen uniformly, is kept.
-    With ``prob=0`` (the bundles' default) it changes nothing.
+    evaluation (early fusion), or, with ``mask_key``, with any subset of modalities in its presence mask
+    (late fusion, where a dropped modality is left out of the fusion, whatever its channel holds). When
+    every modality was drawn to be dropped, one of them, chosen uniformly, is kept. With ``prob=0`` (the
+    bundles' default) it changes nothing.
 
     Args:
         keys: keys of the stacked multi-modal images.
         prob: probability of dropping each modality independently, in ``[0, 1]``.
         fill: the :class:`ModalityFill` used for the dropped modalities.
         present_key: optional output key for the kept channel indices (a tensor).
+        mask_key: optional key of the presence mask ``(M,)`` bool (:class:`~taco.transforms.LoadModalitiesd`
+            writes it): only present modalities can be kept, and the mask is updated to the kept ones.
     """
 
     def __init__(self, keys: KeysCollection, prob: float = 0.0, fill: ModalityFill | None = None,
-                 present_key: str | None = None, allow_missing_keys: bool = False):
+                 present_key: str | None = None, mask_key: str | None = None, allow_missing_keys: bool = False):
         super().__init__(keys, allow_missing_keys)
         if not 0.0 <= prob <= 1.0:
             raise InputError(f"prob must be in [0, 1], got {prob}.")
         self.prob = prob
         self.fill = fill or ModalityFill("zeros")
         self.present_key = present_key
+        self.mask_key = mask_key
         self._present: list[int] = []
 
-    def randomize(self, num_modalities: int) -> None:
-        kept = self.R.random_sample(num_modalities) >= self.prob
+    def randomize(self, available: Sequence[int]) -> None:
+        kept = self.R.random_sample(len(available)) >= self.prob
         if not kept.any():
-            kept[self.R.randint(num_modalities)] = True
-        self._present = [int(index) for index in kept.nonzero()[0]]
+            kept[self.R.randint(len(available))] = True
+        self._present = [int(available[index]) for index in kept.nonzero()[0]]
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
         for key in self.key_iterator(d):
-            self.randomize(d[key].shape[0])
+            num_modalities = d[key].shape[0]
+            mask = d.get(self.mask_key) if self.mask_key else None
+            available = range(num_modalities) if mask is None else \
+                [int(index) for index in torch.as_tensor(mask).nonzero().flatten()]
+            self.randomize(available)
             if self.prob > 0:
                 d[key] = self.fill(d[key], self._present)
             if self.present_key:
                 d[self.present_key] = torch.tensor(self._present)
+            if self.mask_key:
+                d[self.mask_key] = torch.isin(torch.arange(num_modalities), torch.tensor(self._present))
+        return d
+
+
+class FillMissingModalitiesd(MapTransform):
+    """Fill the modalities a subject lacks, as its presence mask says, for a network that needs them all.
+
+    The inference counterpart of a subject loaded with missing modalities
+    (:class:`~taco.transforms.LoadModalitiesd` with ``allow_missing=True``): the channels where the mask
+    is false are filled by ``fill`` (after intensity normalisation, where the fills are defined).
+
+    Args:
+        keys: keys of the stacked multi-modal images ``(M, D, H, W)``.
+        mask_key: key of the presence mask ``(M,)`` bool.
+        fill: the :class:`ModalityFill`.
+    """
+
+    def __init__(self, keys: KeysCollection, mask_key: str, fill: ModalityFill, allow_missing_keys: bool = False):
+        super().__init__(keys, allow_missing_keys)
+        self.mask_key = mask_key
+        self.fill = fill
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        present = [int(index) for index in torch.as_tensor(d[self.mask_key]).nonzero().flatten()]
+        for key in self.key_iterator(d):
+            d[key] = self.fill(d[key], present)
         return d

@@ -69,8 +69,9 @@ def load_model_weights(network: nn.Module, path: str | os.PathLike, key: str | N
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: pickled objects, a missing ``key``, or a state_dict of another architecture (the
-            missing, unexpected and shape-mismatched keys are listed).
+        ValueError: pickled objects, a missing ``key``, a model of another fusion (early or late fusion of the
+            modalities, or another late ``fusion_mode``: both named), or a state_dict of another architecture
+            (the missing, unexpected and shape-mismatched keys are listed).
     """
     state = read_weights_file(path, "model weights (train the bundle first, or set model_file)")
     if key is not None:
@@ -86,10 +87,44 @@ def load_model_weights(network: nn.Module, path: str | os.PathLike, key: str | N
     mismatched = [f"{name}: file {tuple(state[name].shape)} vs network {tuple(tensor.shape)}"
                   for name, tensor in expected.items()
                   if name in state and isinstance(state[name], torch.Tensor) and state[name].shape != tensor.shape]
+    fusion_mismatch = _fusion_mismatch(state, expected)
+    if fusion_mismatch:
+        raise InputError(f"{path} does not fit the network {type(network).__name__}: {fusion_mismatch}.")
     if missing or unexpected or mismatched:
         raise InputError(f"{path} does not fit the network {type(network).__name__} (another architecture or "
                          f"configuration?): {len(missing)} missing keys {missing[:5]}, {len(unexpected)} unexpected "
                          f"keys {unexpected[:5]}, {len(mismatched)} shape mismatches {mismatched[:5]}.")
     network.load_state_dict(state, strict=True)
     return network
+
+
+_FIRST_ENCODER_LAYER = "swinViT.patch_embed.proj.weight"
+_FUSION_PROJECTIONS = "fusion_projections."
+
+
+def _fusion_of(state: dict) -> str | None:
+    """``"late"`` for a shared 1-channel encoder, ``"early"`` for one taking the modalities as channels."""
+    weight = state.get(_FIRST_ENCODER_LAYER)
+    if not isinstance(weight, torch.Tensor) or weight.ndim < 2:
+        return None
+    return "late" if weight.shape[1] == 1 else "early"
+
+
+def _fusion_mismatch(state: dict, expected: dict) -> str | None:
+    """Why weights of one fusion (``fusion``: early / late, ``fusion_mode``: mean / mean_var) cannot load
+    into a network of another, in the bundles' terms; ``None`` when the fusions agree."""
+    saved, built = _fusion_of(state), _fusion_of(expected)
+    channels = {"early": "the modalities as input channels", "late": "one shared 1-channel encoder per modality"}
+    if saved and built and saved != built:
+        article = {"early": "an", "late": "a"}
+        return (f"the file holds {article[saved]} {saved}-fusion model ({channels[saved]}) but the configuration "
+                f"builds {article[built]} {built}-fusion network ({channels[built]}); set fusion to {saved!r} to use "
+                "these weights")
+    if saved == built == "late":
+        modes = [("mean_var" if any(name.startswith(_FUSION_PROJECTIONS) for name in weights) else "mean")
+                 for weights in (state, expected)]
+        if modes[0] != modes[1]:
+            return (f"the file holds a late-fusion model with fusion_mode {modes[0]!r} but the configuration builds "
+                    f"one with fusion_mode {modes[1]!r}; set fusion_mode to {modes[0]!r} to use these weights")
+    return None
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from taco.utils import read_bundle_config
-from taco_tools.benchmark.plan import DEFAULT_INITS, TASKS, plan_stages
+from taco_tools.benchmark.plan import DEFAULT_INITS, TASKS, fusion_overrides, plan_stages
 from taco_tools.benchmark.report import write_report
 from taco_tools.benchmark.results import collect_results, write_results
 from taco_tools.benchmark.runner import print_now, run_stages
@@ -24,7 +24,7 @@ def run_benchmark(out: str | os.PathLike, profile: str = "tiny", seeds: int = 3,
                   inits: Sequence[str] = DEFAULT_INITS, tasks: Sequence[str] = TASKS,
                   label_fractions: Sequence[float] | None = None, missing_modality: bool = True,
                   representation: bool = True, overrides: dict[str, dict[str, Any]] | None = None,
-                  demo_subjects: int = 30, demo_seed: int = 2026,
+                  demo_subjects: int = 30, demo_seed: int = 2026, fusion: str = "early",
                   log: Callable[[str], None] = print_now) -> dict[str, Any]:
     """Pre-train, fine-tune, evaluate and report; rerunning the same command resumes where it stopped.
 
@@ -43,13 +43,15 @@ def run_benchmark(out: str | os.PathLike, profile: str = "tiny", seeds: int = 3,
             representation).
         demo_subjects: subjects of generated demo data.
         demo_seed: seed of generated demo data.
+        fusion: "early" or "late": how the fine-tuned networks take the modalities (see
+            :func:`~taco_tools.benchmark.plan.fusion_overrides`); ``overrides`` apply over it.
         log: where progress lines go.
 
     Returns:
         ``{"results": results.csv path, "summary": summary.md path, "plots": [paths]}``.
     """
     out = Path(out)
-    chosen = get_profile(profile).with_overrides(overrides)
+    chosen = get_profile(profile).with_overrides(fusion_overrides(fusion)).with_overrides(overrides)
     if dataset_dir is None:
         dataset_dir = out / "data"
         if not (dataset_dir / DATALIST_FILENAME).is_file():
@@ -69,7 +71,7 @@ def run_benchmark(out: str | os.PathLike, profile: str = "tiny", seeds: int = 3,
     sections = json.loads(datalist.read_text())
     dataset = {"datalist": str(datalist), **{name: len(sections.get(name, [])) for name in
                                              ("training", "validation", "test")}}
-    report = write_report(rows, out, f"`{chosen.name}`: {chosen.description}",
+    report = write_report(rows, out, f"`{chosen.name}`: {chosen.description}; fusion {fusion}",
                           seed_list, dataset, durations)
     log(f"[benchmark] results: {results}\n[benchmark] summary: {report['summary']}\n"
         f"[benchmark] plots: {out / 'plots'}")

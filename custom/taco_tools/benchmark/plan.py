@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from taco.losses import OBJECTIVES
+from taco.networks import FUSION_TYPES
 from taco_tools.profiles import Profile
 
-__all__ = ["DEFAULT_INITS", "INITS", "SCRATCH", "TASKS", "Stage", "plan_stages"]
+__all__ = ["DEFAULT_INITS", "INITS", "SCRATCH", "TASKS", "Stage", "fusion_overrides", "plan_stages"]
 
 SCRATCH = "scratch"
 INITS = (*OBJECTIVES, SCRATCH)
@@ -60,6 +61,22 @@ class Stage:
         if self.label_fraction is not None:
             parts.append(f"labels={self.label_fraction:.0%}")
         return " ".join(parts)
+
+
+def fusion_overrides(fusion: str) -> dict[str, dict[str, str]]:
+    """Profile overrides (``{role: {key: value}}``) that fine-tune both tasks with ``fusion`` (one of
+    :data:`taco.networks.FUSION_TYPES`); their evaluation and the missing-modality sweep (which reads the
+    segmentation role's overrides) then build the same network, and the sweep masks instead of filling for
+    ``late``. One benchmark folder per fusion, with the same seeds, gives the paired comparison. ``early``
+    is the bundles' default and adds nothing, so the command lines (which a resumed benchmark checks) stay
+    those of a benchmark planned without it.
+
+    Raises:
+        ValueError: another fusion.
+    """
+    if fusion not in FUSION_TYPES:
+        raise ValueError(f"fusion must be one of {FUSION_TYPES}, got {fusion!r}.")
+    return {} if fusion == "early" else {"seg": {"fusion": fusion}, "cls": {"fusion": fusion}}
 
 
 def _run_folders(folder: Path) -> dict[str, str]:

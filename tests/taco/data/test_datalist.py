@@ -54,3 +54,11 @@ def test_missing_required_key(datalist):
 def test_missing_datalist(tmp_path):
     with pytest.raises(FileNotFoundError, match="datalist not found"):
         load_datalist(tmp_path / "nope.json")
+
+
+def test_null_modalities_are_kept_as_none(datalist):
+    content = json.loads(datalist.read_text())
+    content["training"][0]["image"] = [None, "a_t2.nii.gz"]
+    datalist.write_text(json.dumps(content))
+    (item,) = load_datalist(datalist)
+    assert item["image"] == [None, str(datalist.parent / "a_t2.nii.gz")]

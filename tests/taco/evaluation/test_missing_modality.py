@@ -61,3 +61,30 @@ def test_channel_names_must_match_the_details():
     evaluator, prepare_batch = _evaluator("zeros")
     with pytest.raises(ValueError, match="3 channels|names 3"):
         evaluate_modality_subsets(evaluator, prepare_batch, NAMES, channel_names=["TC", "WT", "ET"])
+
+
+class MeanOfPresentModalities(nn.Module):
+    """A late-fusion stand-in: both regions = mean over the present modalities (mask ``(B, M)``)."""
+
+    def forward(self, image, mask):
+        weights = mask.float()[:, :, None, None, None]
+        return ((image * weights).sum(1, keepdim=True) / weights.sum(1, keepdim=True)).repeat(1, 2, 1, 1, 1)
+
+
+def test_late_fusion_subsets_are_masked_not_filled():
+    region = torch.zeros(1, 8, 8, 8)
+    region[:, 2:6, 2:6, 2:6] = 1
+    # t1 holds the region, the others a wrong one: with t1 masked out the prediction is wrong
+    image = torch.cat([region, 1 - region, 1 - region, 1 - region])
+    data = [{"image": image, "label": region.repeat(2, 1, 1, 1), "modality_mask": torch.ones(4, dtype=torch.bool)}]
+    prepare_batch = ModalitySubsetBatch(None)
+    evaluator = SupervisedEvaluator(
+        device=torch.device("cpu"), val_data_loader=DataLoader(Dataset(data), batch_size=1),
+        network=MeanOfPresentModalities(), postprocessing=AsDiscreted(keys="pred", threshold=0.99),
+        key_val_metric={"dice": MeanDice(output_transform=from_engine(["pred", "label"]))},
+        prepare_batch=prepare_batch)
+    rows = evaluate_modality_subsets(evaluator, prepare_batch, NAMES)
+    values = {row["subset"]: row["value"] for row in rows}
+    assert len(values) == 15 and prepare_batch.treatment == "mask"
+    assert values["t1"] == pytest.approx(1.0)  # t1 alone: the mean is t1 itself
+    assert all(value == pytest.approx(0.0) for subset, value in values.items() if subset != "t1")

@@ -7,7 +7,7 @@ from taco.networks import (LateFusionSwinClassifier, LateFusionSwinUNETR, TacoPr
                            load_pretrained_encoder, window_size_of)
 
 SIZE = (32, 32, 32)
-ARCHITECTURE = {"feature_size": 12, "depths": (1, 1, 1, 1), "norm_name": "batch"}
+ARCHITECTURE = {"feature_size": 12, "depths": (1, 1, 1, 1), "norm_name": "batch", "window_size": 4}
 """The demo architecture with one Swin block per stage, for speed; at 32^3 the deepest level is one voxel, which
 instance norm refuses (hence batch norm, as in the demo profile)."""
 
@@ -94,15 +94,15 @@ def test_mean_var_fusion_starts_as_the_mean(mean_segmenter):
         torch.testing.assert_close(mean_var(stack, mask), mean_segmenter(stack, mask))
 
 
-@pytest.mark.parametrize("network", [lambda: LateFusionSwinUNETR(out_channels=2, fusion="mean_var", feature_size=12),
-                                     lambda: LateFusionSwinClassifier(num_classes=2, feature_size=12)],
-                         ids=["segmentation", "classification"])
-def test_pretrained_encoder_loads_strictly_without_first_layer_surgery(network, tmp_path):
+@pytest.mark.parametrize("window_size", [4, 7])
+@pytest.mark.parametrize("network", [LateFusionSwinUNETR, LateFusionSwinClassifier])
+def test_pretrained_encoder_loads_strictly_without_first_layer_surgery(network, window_size, tmp_path):
     """The ``encoder.pt`` of the pre-training bundle (demo architecture), as the bundle tests write it."""
     torch.manual_seed(0)
-    pretrained = TacoPretrainingNetwork(feature_size=12, token_stage=2, projection_channels=16).encoder.state_dict()
+    pretrained = TacoPretrainingNetwork(feature_size=12, token_stage=2, projection_channels=16,
+                                        window_size=window_size).encoder.state_dict()
     torch.save(pretrained, tmp_path / "encoder.pt")
-    late = network()
+    late = network(2, fusion="mean_var", feature_size=12, window_size=window_size)
     late.swinViT.load_state_dict(torch.load(tmp_path / "encoder.pt", weights_only=True), strict=True)
     report = load_pretrained_encoder(late.swinViT, tmp_path / "encoder.pt")
     assert len(report.matched) == len(pretrained) and not (report.adapted or report.reinitialised or report.missing)
@@ -120,7 +120,7 @@ def test_traced_with_a_mask_it_follows_other_masks_batches_and_modality_counts(m
 def test_classifier_logits_from_any_subset():
     torch.manual_seed(0)
     classifier = LateFusionSwinClassifier(num_classes=3, fusion="mean_var", feature_size=12, depths=(1, 1, 1, 1),
-                                          hidden_channels=16).eval()
+                                          window_size=4, hidden_channels=16).eval()
     stack = images(2, 4).requires_grad_()
     stack.data[1, 0] = float("nan")
     mask = torch.tensor([[True, True, True, True], [False, True, False, True]])

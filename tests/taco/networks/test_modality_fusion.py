@@ -2,9 +2,10 @@ import re
 
 import pytest
 import torch
+from torch import nn
 
 from taco.networks.modality_fusion import (fold_modalities, fuse_modalities, fused_channels, presence_mask,
-                                           unfold_modalities)
+                                           select_fusion_network, unfold_modalities)
 
 MASK = torch.tensor([[True, False, True], [False, False, True]])
 
@@ -91,3 +92,12 @@ def test_unknown_fusion_is_refused_with_the_choices():
     with pytest.raises(ValueError, match="'max'"):
         fused_channels(4, "max")
     assert fused_channels(4, "mean_var") == 8 and fused_channels(4, "mean") == 4
+
+
+def test_the_bundles_network_follows_fusion_and_other_values_are_refused():
+    early, late = nn.Identity(), nn.Linear(1, 1)
+    assert select_fusion_network("early", early, None) is early and select_fusion_network("late", None, late) is late
+    with pytest.raises(ValueError, match=r"fusion must be one of \('early', 'late'\), got 'middle'"):
+        select_fusion_network("middle", early, late)
+    with pytest.raises(ValueError, match="fusion is 'late' but the late-fusion network is disabled"):
+        select_fusion_network("late", early, None)

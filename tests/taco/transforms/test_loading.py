@@ -180,3 +180,25 @@ def test_label_is_loaded_as_one_channel_on_the_image_grid(subject, tmp_path):
 def test_bad_label_file_is_named(subject, tmp_path, bad, error, message):
     with pytest.raises(error, match=message):
         with_label(subject, bad(tmp_path / "seg.nii.gz"))
+
+
+def test_missing_modalities_are_refused_by_default_naming_subject_and_modality(subject):
+    subject["image"][1] = None
+    with pytest.raises(ValueError, match=r"subject 's': modality 't2' is missing .*early fusion"):
+        load(subject)
+
+
+def test_allowed_missing_modalities_are_zeros_and_false_in_the_mask(subject):
+    present = load(dict(subject))["image"]
+    subject["image"][0] = None
+    out = LoadModalitiesd("image", modality_names=("t1", "t2", "flair"), mask_key="mask", allow_missing=True)(subject)
+    assert out["mask"].tolist() == [False, True, True]
+    assert out["image"].shape == (3, *SHAPE) and not out["image"][0].any()
+    assert torch.equal(out["image"][1:], present[1:])
+    assert out["image"].meta["modality_files"] == ["", *subject["image"][1:]]
+
+
+def test_every_modality_missing_names_the_subject(subject):
+    subject["image"] = [None, None, None]
+    with pytest.raises(ValueError, match=r"subject 's': every modality is missing"):
+        LoadModalitiesd("image", mask_key="mask", allow_missing=True)(subject)

@@ -3,7 +3,8 @@ import itertools
 import pytest
 import torch
 
-from taco.transforms import ModalityFill, RandModalityDropoutd, copy_sources, modality_subsets, subset_name
+from taco.transforms import (FillMissingModalitiesd, ModalityFill, RandModalityDropoutd, copy_sources, modality_subsets,
+                             subset_name)
 
 
 def test_subsets_count_order_and_no_empty_set():
@@ -118,3 +119,25 @@ def test_dropout_off_by_default_changes_nothing():
     assert torch.equal(out["image"], image)
     with pytest.raises(ValueError):
         RandModalityDropoutd("image", prob=1.5)
+
+
+def test_dropout_with_a_mask_keeps_only_present_modalities_and_updates_the_mask():
+    dropout = RandModalityDropoutd("image", prob=0.5, mask_key="mask")
+    dropout.set_random_state(0)
+    kept = set()
+    for _ in range(100):
+        out = dropout({"image": _image(), "mask": torch.tensor([True, False, True, True])})
+        mask = out["mask"]
+        assert mask.dtype == torch.bool and mask.any() and not mask[1]
+        for channel in range(4):
+            assert out["image"][channel].any() == bool(mask[channel])
+        kept.add(tuple(mask.tolist()))
+    assert len(kept) == 7  # every non-empty subset of the three present modalities
+
+
+def test_fill_missing_modalities_fills_where_the_mask_is_false():
+    image = _image()
+    out = FillMissingModalitiesd("image", "mask", ModalityFill("copy"))(
+        {"image": image, "mask": torch.tensor([False, True, True, False])})
+    assert torch.equal(out["image"][0], image[1]) and torch.equal(out["image"][3], image[2])
+    assert torch.equal(out["image"][1:3], image[1:3])

@@ -1,7 +1,9 @@
 import pytest
 import torch
+from monai.networks.nets import SwinUNETR
 from torch import nn
 
+from taco.networks import LateFusionSwinUNETR
 from taco.utils import load_model_weights, strip_prefixes
 
 
@@ -44,3 +46,21 @@ def test_missing_file_key_and_pickles_are_refused(tmp_path):
 def test_strip_prefixes():
     assert strip_prefixes("module._orig_mod.module.a.b") == "a.b"
     assert strip_prefixes("encoder.x", ("encoder.",)) == "x"
+
+
+@pytest.mark.parametrize("saved_fusion, built_fusion", [("late", "early"), ("early", "late")])
+def test_weights_of_the_other_fusion_say_which_is_which(tmp_path, saved_fusion, built_fusion):
+    networks = {"early": lambda: SwinUNETR(in_channels=4, out_channels=3, feature_size=12, window_size=4),
+                "late": lambda: LateFusionSwinUNETR(out_channels=3, feature_size=12, window_size=4)}
+    torch.save(networks[saved_fusion]().state_dict(), tmp_path / "model.pt")
+    with pytest.raises(ValueError, match=f"holds an? {saved_fusion}-fusion model .* builds an? {built_fusion}-fusion "
+                                         f"network .*set fusion to '{saved_fusion}'"):
+        load_model_weights(networks[built_fusion](), tmp_path / "model.pt")
+
+
+def test_weights_of_the_other_late_fusion_mode_are_named(tmp_path):
+    torch.save(LateFusionSwinUNETR(out_channels=3, fusion="mean_var", feature_size=12, window_size=4).state_dict(),
+               tmp_path / "model.pt")
+    with pytest.raises(ValueError, match="fusion_mode 'mean_var' but the configuration builds one with fusion_mode "
+                                         "'mean'"):
+        load_model_weights(LateFusionSwinUNETR(out_channels=3, feature_size=12, window_size=4), tmp_path / "model.pt")

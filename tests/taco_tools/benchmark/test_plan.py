@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from taco_tools.benchmark import DEFAULT_INITS, plan_stages
+from taco_tools.benchmark import DEFAULT_INITS, fusion_overrides, plan_stages
 from taco_tools.profiles import PROFILES, get_profile
 
 
@@ -132,3 +132,20 @@ def test_taco_anatomical_is_planned_when_named_only(tmp_path):
     named = plan_stages(get_profile("tiny"), tmp_path, "/data", seeds=[0], inits=["taco", "taco_anatomical"])
     assert {stage.init for stage in named if stage.kind == "pretrain"} == {"taco", "taco_anatomical"}
     assert "taco_anatomical" not in DEFAULT_INITS
+
+
+def test_late_fusion_reaches_fine_tuning_evaluation_and_the_sweep_and_early_changes_no_command(tmp_path):
+    late = plan_stages(get_profile("tiny").with_overrides(fusion_overrides("late")), tmp_path, "/data", seeds=[0],
+                       label_fractions=[1.0])
+    for stage in late:
+        if stage.task is not None and stage.kind != "missing-modality":
+            assert flags(stage)["--fusion"] == "late", stage.description
+        if stage.kind == "missing-modality":
+            assert ast.literal_eval(flags(stage)["--finetuned_overrides"])["fusion"] == "late"
+        if stage.kind in ("pretrain", "representation"):
+            assert "--fusion" not in flags(stage)
+    early = plan_stages(get_profile("tiny").with_overrides(fusion_overrides("early")), tmp_path, "/data", seeds=[0],
+                        label_fractions=[1.0])
+    assert early == plan_stages(get_profile("tiny"), tmp_path, "/data", seeds=[0], label_fractions=[1.0])
+    with pytest.raises(ValueError, match=r"fusion must be one of \('early', 'late'\), got 'middle'"):
+        fusion_overrides("middle")

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from taco.networks.encoder import NUM_STAGES, swin_encoder
+from taco.networks.encoder import NUM_STAGES, REFERENCE_WINDOW_SIZE, swin_encoder
 from taco.networks.tokens import spatial_tokens
 from taco.networks.weight_transfer import load_pretrained_encoder
 
@@ -25,8 +25,9 @@ def stage_cell(stage: int) -> int:
 
 
 def frozen_encoder(feature_size: int = 48, depths: Sequence[int] = (2, 2, 2, 2),
-                   num_heads: Sequence[int] = (3, 6, 12, 24), checkpoint: str | os.PathLike | None = None,
-                   seed: int = 0, logger: logging.Logger | None = None) -> nn.Module:
+                   num_heads: Sequence[int] = (3, 6, 12, 24), window_size: int = REFERENCE_WINDOW_SIZE,
+                   checkpoint: str | os.PathLike | None = None, seed: int = 0,
+                   logger: logging.Logger | None = None) -> nn.Module:
     """The pre-training bundle's 1-channel Swin encoder, in eval mode with gradients off.
 
     Built right after ``torch.manual_seed(seed)`` (the caller's random state is restored), so without
@@ -39,7 +40,7 @@ def frozen_encoder(feature_size: int = 48, depths: Sequence[int] = (2, 2, 2, 2),
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        encoder = swin_encoder(1, feature_size, depths, num_heads)
+        encoder = swin_encoder(1, feature_size, depths, num_heads, window_size=window_size)
     if checkpoint:
         report = load_pretrained_encoder(encoder, checkpoint, logger=logger)
         if report.missing:
