@@ -18,12 +18,12 @@ command again to resume: finished bundle runs are skipped, an interrupted one re
 
 import fire
 
-from taco_tools.benchmark import INITS, TASKS, run_benchmark
+from taco_tools.benchmark import DEFAULT_INITS, TASKS, run_benchmark
 from taco.utils import as_list
 
 
 def main(out: str, profile: str = "tiny", seeds: int = 3, dataset_dir: str | None = None,
-         inits=",".join(INITS), tasks=",".join(TASKS), label_fractions=None, skip_missing_modality: bool = False,
+         inits=",".join(DEFAULT_INITS), tasks=",".join(TASKS), label_fractions=None, skip_missing_modality: bool = False,
          skip_representation: bool = False, overrides: dict | None = None, demo_subjects: int = 30,
          demo_seed: int = 2026, fusion: str = "early") -> None:
     """
@@ -32,7 +32,8 @@ def main(out: str, profile: str = "tiny", seeds: int = 3, dataset_dir: str | Non
         profile: tiny (CPU, <= 90 min for 3 seeds on 2 cores), full (paper scale, GPU) or micro (tests).
         seeds: number of seeds (0 .. seeds-1).
         dataset_dir: folder with datalist.json; default: generated demo data in OUT/data.
-        inits: comma-separated subset of taco, reconstruction_only, intra_only, inter_only, scratch.
+        inits: comma-separated subset of taco, taco_anatomical, reconstruction_only, intra_only, inter_only,
+            scratch (default: all but taco_anatomical).
         tasks: comma-separated subset of seg, cls.
         label_fractions: comma-separated fractions of the training labels, e.g. 0.1,0.25,1.0 (default: the profile's).
         skip_missing_modality: do not run the missing-modality sweep.

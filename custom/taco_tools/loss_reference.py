@@ -46,11 +46,20 @@ def distance(u: torch.Tensor, v: torch.Tensor, metric: str) -> torch.Tensor:
     raise ValueError(f"unknown metric {metric!r}")
 
 
-def nearest_neighbours(tokens: torch.Tensor, anchor: int, k: int, metric: str) -> list[int]:
-    """The ``k`` tokens other than ``anchor`` closest to it, nearest first; equal distances: lower index first."""
+def _members(valid, count: int) -> list[int]:
+    """The indices where ``valid`` (a ``(T,)`` bool tensor, or None for all) is True."""
+    return list(range(count)) if valid is None else [j for j in range(count) if bool(valid[j])]
+
+
+def nearest_neighbours(tokens: torch.Tensor, anchor: int, k: int, metric: str, valid=None) -> list[int]:
+    """The ``k`` tokens other than ``anchor`` closest to it, nearest first; equal distances: lower index first.
+
+    ``valid``: optional ``(T,)`` bool; only those tokens are candidates.
+    """
     with torch.no_grad():
         distances = distance(tokens[anchor], tokens, metric)
-    others = torch.tensor([j for j in range(len(tokens)) if j != anchor], dtype=torch.long, device=tokens.device)
+    others = torch.tensor([j for j in _members(valid, len(tokens)) if j != anchor], dtype=torch.long,
+                          device=tokens.device)
     order = torch.sort(distances[others], stable=True).indices
     return others[order[:k]].tolist()
 
@@ -69,23 +78,29 @@ def draw_without_replacement(candidates: list[int], uniforms: torch.Tensor, coun
     return drawn
 
 
-def nearest_token(query: torch.Tensor, tokens: torch.Tensor) -> int:
-    """Index of the token of ``tokens`` at the smallest cosine distance from ``query`` (lowest index on ties)."""
+def nearest_token(query: torch.Tensor, tokens: torch.Tensor, valid=None) -> int:
+    """Index of the token of ``tokens`` (of the ``valid`` ones) at the smallest cosine distance from
+    ``query`` (lowest index on ties)."""
     distances = distance(query, tokens, "cosine").tolist()
-    return min(range(len(distances)), key=lambda j: distances[j])
+    return min(_members(valid, len(distances)), key=lambda j: distances[j])
 
 
-def reference_mutual_nearest_neighbours(a: torch.Tensor, b: torch.Tensor) -> list[tuple[int, int]]:
+def reference_mutual_nearest_neighbours(a: torch.Tensor, b: torch.Tensor, valid_a=None,
+                                        valid_b=None) -> list[tuple[int, int]]:
     """Pairs ``(i, j)`` with ``b_j`` nearest to ``a_i`` and ``a_i`` nearest to ``b_j`` (cosine), sorted by ``i``.
 
     Args:
         a: ``(Ta, C)`` tokens.
         b: ``(Tb, C)`` tokens.
+        valid_a, valid_b: optional ``(Ta,)`` / ``(Tb,)`` bool; only those tokens take part.
     """
+    members_a, members_b = _members(valid_a, len(a)), _members(valid_b, len(b))
+    if not members_a or not members_b:
+        return []
     with torch.no_grad():
-        nearest = [nearest_token(a[i], b) for i in range(len(a))]
-        back = [nearest_token(b[j], a) for j in range(len(b))]
-    return [(i, nearest[i]) for i in range(len(a)) if back[nearest[i]] == i]
+        nearest = {i: nearest_token(a[i], b, valid_b) for i in members_a}
+        back = {j: nearest_token(b[j], a, valid_a) for j in members_b}
+    return [(i, nearest[i]) for i in members_a if back[nearest[i]] == i]
 
 
 def _token_list(tokens: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -95,6 +110,10 @@ def _token_list(tokens: torch.Tensor) -> tuple[torch.Tensor, ...]:
     size of all tokens; the rows of one ``unbind`` each receive a ``(C,)`` gradient.
     """
     return tokens.unbind(0)
+
+
+def _row(valid: torch.Tensor | None, index: int):
+    return None if valid is None else valid[index]
 
 
 def _zero_on_graph(tokens1: torch.Tensor, tokens2: torch.Tensor) -> torch.Tensor:
@@ -110,6 +129,7 @@ def reference_intra_instance_loss(
     margin: float = 0.05,
     neighbour_metric: str = "euclidean",
     ranking_metric: str = "cosine",
+    valid: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Intra-instance cross-modal ranking loss, one anchor and one term at a time.
 
@@ -118,6 +138,8 @@ def reference_intra_instance_loss(
         tokens2: ``(S, T, C)`` tokens of the second modality, token ``i`` at the same place.
         distinct: ``(S,)`` bool, subjects to include (default all).
         generator: source of the random negatives.
+        valid: optional ``(S, T)`` bool, the tokens that take part (anchors, neighbours, negatives);
+            a subject with fewer than ``2k + 1`` of them is left out.
     """
     num_subjects, num_tokens, _ = tokens1.shape
     k = num_neighbours
@@ -128,16 +150,17 @@ def reference_intra_instance_loss(
         distinct = [True] * num_subjects
     subject_losses = []
     for s in range(num_subjects):
-        if not bool(distinct[s]):
+        members = _members(_row(valid, s), num_tokens)
+        if not bool(distinct[s]) or len(members) < 2 * k + 1:
             continue
         subject_loss = 0
         directions = ((tokens1[s], tokens2[s]), (tokens2[s], tokens1[s]))
         for direction, (neighbour_space, ranking_space) in enumerate(directions):
             ranking_tokens = _token_list(ranking_space)
             terms = []
-            for i in range(num_tokens):
-                neighbours = nearest_neighbours(neighbour_space, i, k, neighbour_metric)
-                candidates = [j for j in range(num_tokens) if j != i and j not in neighbours]
+            for i in members:
+                neighbours = nearest_neighbours(neighbour_space, i, k, neighbour_metric, _row(valid, s))
+                candidates = [j for j in members if j != i and j not in neighbours]
                 negatives = draw_without_replacement(candidates, uniforms[direction, s, i], k)
                 anchor = ranking_tokens[i]
                 for n in range(k):
@@ -152,23 +175,34 @@ def reference_intra_instance_loss(
 
 
 def _inter_direction_loss(
-    a: torch.Tensor, b: torch.Tensor, uniforms: torch.Tensor, k: int, margin: float
+    a: torch.Tensor, b: torch.Tensor, uniforms: torch.Tensor, k: int, margin: float, valid_a=None, valid_b=None,
+    with_replacement: bool = False,
 ) -> torch.Tensor | None:
-    """Loss of one direction of one subject pair (``uniforms`` ``(T, k)``); None when no anchor is used."""
-    match = dict(reference_mutual_nearest_neighbours(a, b))
+    """Loss of one direction of one subject pair (``uniforms`` ``(T, k)``); None when no anchor is used.
+
+    ``valid_a`` / ``valid_b``: optional ``(T,)`` bool, the tokens of ``a`` / ``b`` that take part.
+    """
+    match = dict(reference_mutual_nearest_neighbours(a, b, valid_a, valid_b))
     matched_b = set(match.values())
-    unmatched_b = [j for j in range(len(b)) if j not in matched_b]
+    members_b = _members(valid_b, len(b))
+    unmatched_b = [j for j in members_b if j not in matched_b]
     b_tokens = _token_list(b)
     anchor_losses = []
     for i in sorted(match):
-        positives = [match[n] for n in nearest_neighbours(a, i, k, "cosine") if n in match]
+        positives = [match[n] for n in nearest_neighbours(a, i, k, "cosine", valid_a) if n in match]
         if not positives:
             continue
         if unmatched_b:
             candidates = unmatched_b
         else:
-            candidates = [j for j in range(len(b)) if j != match[i] and j not in positives]
-        negatives = draw_without_replacement(candidates, uniforms[i], min(len(positives), len(candidates)))
+            candidates = [j for j in members_b if j != match[i] and j not in positives]
+        if with_replacement:
+            # each positive draws its negative on its own: entry floor(u * len) of the sorted candidates
+            ordered = sorted(candidates)
+            negatives = [ordered[min(int(torch.floor(uniforms[i, m] * float(len(ordered)))), len(ordered) - 1)]
+                         for m in range(len(positives))] if ordered else []
+        else:
+            negatives = draw_without_replacement(candidates, uniforms[i], min(len(positives), len(candidates)))
         anchor = b_tokens[match[i]]
         terms = [
             torch.relu(
@@ -190,6 +224,10 @@ def reference_inter_instance_loss(
     num_neighbours: int = 5,
     margin: float = 0.4,
     max_pairs: int = 6,
+    valid1: torch.Tensor | None = None,
+    valid2: torch.Tensor | None = None,
+    negatives_with_replacement: bool = False,
+    pair_mean: str = "used",
 ) -> torch.Tensor:
     """Inter-instance partial alignment loss on mutual nearest neighbours, one pair and anchor at a time.
 
@@ -198,6 +236,9 @@ def reference_inter_instance_loss(
         tokens2: ``(S, T, C)`` tokens of each subject's second image.
         generator: source of the random pairs and negatives.
         pairs: optional ``(P, 2)`` ordered subject pairs ``(p, q)``; drawn when None.
+        valid1, valid2: optional ``(S, T)`` bool, the tokens of each image that take part.
+        negatives_with_replacement: each positive's negative drawn on its own, all positives kept.
+        pair_mean: "used": mean over the pairs with an anchor; "all": over every drawn pair (0 for none).
     """
     num_subjects, num_tokens, _ = tokens1.shape
     if num_subjects < 2:
@@ -220,9 +261,13 @@ def reference_inter_instance_loss(
         pair_losses = []
         for j, (p, q) in enumerate(pairs):
             a, b = (tokens1[p], tokens2[q]) if direction == 0 else (tokens2[q], tokens1[p])
-            pair_loss = _inter_direction_loss(a, b, uniforms[direction, j], num_neighbours, margin)
+            valid_a, valid_b = (_row(valid1, p), _row(valid2, q))[::1 if direction == 0 else -1]
+            pair_loss = _inter_direction_loss(a, b, uniforms[direction, j], num_neighbours, margin, valid_a, valid_b,
+                                              negatives_with_replacement)
             if pair_loss is not None:
                 pair_losses.append(pair_loss)
+            elif pair_mean == "all":
+                pair_losses.append(_zero_on_graph(tokens1, tokens2))
         if pair_losses:
             direction_losses.append(torch.stack(pair_losses).mean())
         else:

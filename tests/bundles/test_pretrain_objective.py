@@ -44,3 +44,66 @@ def test_unknown_objective_is_refused_naming_the_key():
     with pytest.raises(RuntimeError) as error:
         parser(objective="contrastive").get_parsed_content("loss")
     assert "config key 'objective' must be one of" in str(error.value.__cause__)
+
+
+def test_foreground_fraction_reaches_the_step_and_is_off_by_default():
+    assert parser().get_parsed_content("pretraining_step").token_foreground_fraction == 0.0
+    assert parser(token_foreground_fraction=0.5).get_parsed_content("pretraining_step").token_foreground_fraction == 0.5
+
+
+def test_warmup_and_gradient_norm_keys_reach_the_loss_and_step_and_are_off_by_default():
+    assert parser().get_parsed_content("loss").topology_warmup_steps == 0
+    assert parser().get_parsed_content("pretraining_step").gradient_norm_interval == 0
+    assert parser(topology_warmup_steps=50).get_parsed_content("loss").topology_warmup_steps == 50
+    assert parser(gradient_norm_interval=10).get_parsed_content("pretraining_step").gradient_norm_interval == 10
+
+
+def test_independent_views_replace_the_shared_crop_and_flips():
+    from taco.transforms import RandModalityPaird, RandPairedViewsd
+
+    shared = [type(transform).__name__ for transform in parser().get_parsed_content("train#random_transforms")]
+    assert shared == ["RandSpatialCropd", "RandFlipd", "RandFlipd", "RandFlipd", "RandModalityPaird"]
+    independent = parser("demo.json", independent_views=True, view_max_offset=2).get_parsed_content(
+        "train#random_transforms")
+    assert [type(transform) for transform in independent] == [RandModalityPaird, RandPairedViewsd]
+    # the demo's token stage 2 has 8-voxel tokens: offsets are whole tokens, at most 2 of them
+    assert (independent[1].offset_unit, independent[1].max_offset, independent[1].roi_size) == (8, 2, (32, 32, 32))
+    # the bundle command line passes --independent_views false as text
+    assert len(parser(independent_views="false").get_parsed_content("train#random_transforms")) == 5
+
+
+def test_token_stages_default_to_token_stage_and_set_the_view_offset_unit():
+    network = parser("demo.json").get_parsed_content("network_def")
+    assert network.token_stage == 2
+    config = parser("demo.json", token_stages=[1, 2])
+    assert config.get_parsed_content("network_def").token_stage == (1, 2)
+    assert config.get_parsed_content("view_offset_unit") == 8
+    assert parser(token_stages=[3, 4]).get_parsed_content("view_offset_unit") == 32
+
+
+def test_taco_anatomical_turns_on_the_anatomical_options_with_the_taco_weights():
+    from taco.transforms import RandPairedViewsd
+
+    config = parser("demo.json", objective="taco_anatomical")
+    loss = config.get_parsed_content("loss")
+    assert loss.weights == {"reconstruction": 1.0, "intra": 10.0, "inter": 10.0}
+    assert loss.topology_warmup_steps == config.get_parsed_content("warmup_steps") == 20
+    assert config.get_parsed_content("pretraining_step").token_foreground_fraction == 0.5
+    assert isinstance(config.get_parsed_content("train#random_transforms")[-1], RandPairedViewsd)
+    assert config.get_parsed_content("network_def").token_stage == (1, 2)
+    assert parser(objective="taco_anatomical").get_parsed_content("token_stages") == [3, 4]
+    # each option stays overridable
+    assert parser(objective="taco_anatomical", token_foreground_fraction=0.25).get_parsed_content(
+        "pretraining_step").token_foreground_fraction == 0.25
+    # taco keeps every option off
+    taco = parser("demo.json")
+    assert taco.get_parsed_content("loss").topology_warmup_steps == 0
+    assert taco.get_parsed_content("token_stages") == [2]
+    assert taco.get_parsed_content("pretraining_step").token_foreground_fraction == 0.0
+
+
+def test_upstream_switches_reach_the_inter_loss_and_are_off_by_default():
+    inter = parser().get_parsed_content("loss").inter
+    assert (inter.negatives_with_replacement, inter.pair_mean) == (False, "used")
+    inter = parser(inter_negatives_with_replacement="true", inter_pair_mean="all").get_parsed_content("loss").inter
+    assert (inter.negatives_with_replacement, inter.pair_mean) == (True, "all")

@@ -90,3 +90,18 @@ def test_cosine_ignores_scale():
 def test_rejects_sets_with_different_channels():
     with pytest.raises(ValueError):
         mutual_nearest_neighbour_map(torch.randn(5, 4), torch.randn(6, 3))
+
+
+def test_invalid_tokens_are_never_matched_and_the_rest_matches_the_reference():
+    a, b = related_sets(30, 26, 8, seed=3)
+    generator = torch.Generator().manual_seed(1)
+    valid_a, valid_b = torch.rand(30, generator=generator) < 0.6, torch.rand(26, generator=generator) < 0.6
+    # copies of a's tokens in b's invalid slots would be perfect matches if invalid tokens took part
+    b[~valid_b] = a[: int((~valid_b).sum())]
+    matches = as_pairs(mutual_nearest_neighbours(a, b, valid_a, valid_b))
+    nearest, _ = mutual_nearest_neighbour_map(a, b, valid_a, valid_b)
+
+    assert matches == reference_mutual_nearest_neighbours(a, b, valid_a, valid_b)
+    assert len(matches) > 0 and all(valid_a[i] and valid_b[j] for i, j in matches)
+    assert bool(valid_b[nearest[valid_a]].all())
+    assert as_pairs(mutual_nearest_neighbours(a, b)) != matches

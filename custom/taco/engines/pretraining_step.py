@@ -9,7 +9,34 @@ import torch
 from ignite.engine import Engine
 from monai.engines.utils import IterationEvents
 
-__all__ = ["PretrainingStep", "same_device"]
+from taco.networks.tokens import foreground_tokens, token_grid
+from taco.transforms.paired_views import view_counterparts
+from taco.utils.input_errors import InputError
+
+__all__ = ["PretrainingStep", "encoder_gradient_norms", "same_device"]
+
+TERMS = ("reconstruction", "intra", "inter")
+
+
+def encoder_gradient_norms(network: torch.nn.Module, terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``{"grad_norm_<term>": |d term / d encoder|}`` for the unweighted loss terms, the graph kept.
+
+    The encoder is ``network.encoder`` (through a ``DistributedDataParallel`` wrapper's ``module``);
+    a network without one contributes all its parameters. A term that does not depend on them (a
+    skipped term, reported as 0) has norm 0.
+    """
+    network = getattr(network, "module", network)
+    parameters = [p for p in getattr(network, "encoder", network).parameters() if p.requires_grad]
+    norms = {}
+    for name in TERMS:
+        value = terms[name]
+        squares = value.new_zeros(())
+        if value.requires_grad:
+            for gradient in torch.autograd.grad(value, parameters, retain_graph=True, allow_unused=True):
+                if gradient is not None:
+                    squares = squares + gradient.detach().float().square().sum()
+        norms[f"grad_norm_{name}"] = squares.sqrt()
+    return norms
 
 
 def same_device(placed: torch.device, requested: torch.device | str) -> bool:
@@ -32,7 +59,8 @@ class PretrainingStep:
     The batch holds, per subject, two co-registered single-modality images (same spatial transforms):
     ``batch[first_key]`` and ``batch[second_key]`` of shape ``(S, 1, D, H, W)``, and
     ``batch[distinct_key]`` ``(S,)`` bool, False where a subject only had one modality. The engine's
-    ``network`` must return ``(reconstruction, tokens)`` for ``(2S, 1, D, H, W)`` input and its
+    ``network`` must return ``(reconstruction, tokens)`` for ``(2S, 1, D, H, W)`` input, ``tokens`` a
+    ``(2S, T, C)`` tensor or a tuple of them (one per token stage), and its
     ``loss_function`` must be a :class:`~taco.losses.TacoLoss`. The network runs through the engine's
     ``inferer`` (``SimpleInferer`` in the bundle: the whole crop in one call).
 
@@ -40,18 +68,47 @@ class PretrainingStep:
     seeded with ``seed``; its state is part of :meth:`state_dict`, so a resumed run draws what an
     uninterrupted one would have drawn.
 
+    With ``token_foreground_fraction > 0`` only the tokens whose image patch is at least that share
+    foreground (non-zero) take part in the topology terms (see :func:`~taco.networks.foreground_tokens`):
+    after z-scoring over non-zero voxels background tokens are near-identical, so they cannot match
+    across subjects and would only be negatives on top of each other.
+
+    With ``gradient_norm_interval = n > 0``, every ``n``-th iteration also reports the norm of the
+    encoder gradient of each *unweighted* term (``grad_norm_reconstruction``, ``grad_norm_intra``,
+    ``grad_norm_inter``; one extra backward pass per term on those iterations), so the balance of the
+    terms can be read in the console and TensorBoard. The encoder is the network's ``encoder``
+    attribute (all parameters of a network without one).
+
+    When the batch holds ``offset_key`` and ``flips_key`` (written by
+    :class:`~taco.transforms.RandPairedViewsd`: the two images were cropped and flipped independently),
+    the intra term's token correspondence comes from them (:func:`~taco.transforms.view_counterparts`).
+
     Args:
         seed: seed of the loss generator.
         first_key: batch key of the first modality image.
         second_key: batch key of the second modality image.
         distinct_key: batch key of the per-subject "two different modalities" flag.
+        token_foreground_fraction: least foreground share of a token's patch for the token to take
+            part in the topology terms; 0 keeps every token.
+        gradient_norm_interval: report per-term encoder gradient norms every this many iterations; 0: never.
+        offset_key: batch key of the ``(S, 3)`` offset between independently cropped views, in voxels.
+        flips_key: batch key of the ``(S, 2, 3)`` flipped axes of the two views.
     """
 
     def __init__(self, seed: int = 20, first_key: str = "image1", second_key: str = "image2",
-                 distinct_key: str = "distinct"):
+                 distinct_key: str = "distinct", token_foreground_fraction: float = 0.0,
+                 gradient_norm_interval: int = 0, offset_key: str = "view_offset", flips_key: str = "view_flips"):
+        if not 0.0 <= token_foreground_fraction <= 1.0:
+            raise InputError("config key 'token_foreground_fraction' must be in [0, 1], "
+                             f"got {token_foreground_fraction}.")
         self.seed = seed
         self.keys = (first_key, second_key)
         self.distinct_key = distinct_key
+        if gradient_norm_interval < 0:
+            raise InputError(f"config key 'gradient_norm_interval' must be >= 0, got {gradient_norm_interval}.")
+        self.token_foreground_fraction = float(token_foreground_fraction)
+        self.gradient_norm_interval = int(gradient_norm_interval)
+        self.view_keys = (offset_key, flips_key)
         self._generator: torch.Generator | None = None
         self._pending_state: torch.Tensor | None = None
 
@@ -75,6 +132,26 @@ class PretrainingStep:
         # Generator.set_state takes a CPU byte tensor, whatever map_location the checkpoint was loaded with
         self._pending_state = generator_state.cpu() if generator_state.numel() else None
 
+    def _stage_inputs(self, batch: dict[str, Any], images: torch.Tensor, tokens: torch.Tensor,
+                      device: torch.device) -> tuple[torch.Tensor | None, ...]:
+        """``(tokens1, tokens2, valid1, valid2, counterpart)`` of one token stage's ``(2S, T, C)`` tokens.
+
+        The tokens in float32: nearest neighbours and mutual matches from bfloat16 similarities would flip
+        on ties, and the sparse backward of the ranking distances has no half-precision CUDA kernel.
+        ``valid*`` are None without a foreground fraction, ``counterpart`` without independent views.
+        """
+        num_subjects, num_tokens = images.shape[0] // 2, tokens.shape[1]
+        valid1 = valid2 = counterpart = None
+        if self.token_foreground_fraction > 0:
+            valid = foreground_tokens(images, num_tokens, self.token_foreground_fraction)
+            valid1, valid2 = valid[:num_subjects], valid[num_subjects:]
+        if all(key in batch for key in self.view_keys):
+            offset, flips = (torch.as_tensor(batch[key]).as_subclass(torch.Tensor).to(device) for key in self.view_keys)
+            spatial_shape = images.shape[2:]
+            counterpart = view_counterparts(offset, flips, spatial_shape, token_grid(spatial_shape, num_tokens))
+        tokens = tokens.float()
+        return tokens[:num_subjects], tokens[num_subjects:], valid1, valid2, counterpart
+
     def __call__(self, engine: Engine, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         device = engine.state.device
         # plain tensors: MetaTensor bookkeeping on every op of the network costs more than the op on a CPU
@@ -83,7 +160,6 @@ class PretrainingStep:
         if first.shape != second.shape:
             raise ValueError(f"the two images of a pair must have the same shape, got {tuple(first.shape)} "
                              f"and {tuple(second.shape)}.")
-        num_subjects = first.shape[0]
         distinct = batch.get(self.distinct_key)
         distinct = None if distinct is None else torch.as_tensor(distinct, dtype=torch.bool).to(device)
         images = torch.cat([first, second])
@@ -93,10 +169,17 @@ class PretrainingStep:
         autocast = torch.autocast(device_type=torch.device(device).type, **engine.amp_kwargs) if engine.amp else nullcontext()
         with autocast:
             reconstruction, tokens = engine.inferer(images, engine.network)
-        # the loss in float32: nearest neighbours and mutual matches from bfloat16 similarities would flip
-        # on ties, and the sparse backward of the ranking distances has no half-precision CUDA kernel
-        terms = engine.loss_function(reconstruction.float(), images, tokens[:num_subjects].float(),
-                                     tokens[num_subjects:].float(), distinct, self.generator(device))
+        per_stage = [self._stage_inputs(batch, images, stage_tokens, device)
+                     for stage_tokens in (tokens if isinstance(tokens, (tuple, list)) else (tokens,))]
+        tokens1, tokens2, valid1, valid2, counterpart = (
+            column[0] if isinstance(tokens, torch.Tensor) else (None if column[0] is None else list(column))
+            for column in zip(*per_stage))
+        terms = engine.loss_function(reconstruction.float(), images, tokens1, tokens2, distinct, self.generator(device),
+                                     valid1=valid1, valid2=valid2, iteration=engine.state.iteration,
+                                     counterpart=counterpart)
+        gradient_norms = {}
+        if self.gradient_norm_interval and engine.state.iteration % self.gradient_norm_interval == 0:
+            gradient_norms = encoder_gradient_norms(engine.network, terms)
         engine.fire_event(IterationEvents.LOSS_COMPLETED)
         if engine.amp and engine.scaler is not None:
             engine.scaler.scale(terms["loss"]).backward()
@@ -108,5 +191,5 @@ class PretrainingStep:
             engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
             engine.optimizer.step()
         engine.fire_event(IterationEvents.MODEL_COMPLETED)
-        engine.state.output = {name: value.detach() for name, value in terms.items()}
+        engine.state.output = {name: value.detach() for name, value in {**terms, **gradient_norms}.items()}
         return engine.state.output

@@ -2,9 +2,9 @@
 
 from taco.losses.inter_instance import InterInstanceRankingLoss, draw_subject_pairs
 from taco.losses.intra_instance import IntraInstanceRankingLoss
-from taco.losses.objectives import OBJECTIVES, objective_weight
+from taco.losses.objectives import OBJECTIVE_OPTIONS, OBJECTIVES, objective_option, objective_weight
 from taco.losses.taco_loss import TacoLoss
 from taco.losses.token_geometry import TokenGeometry
 
-__all__ = ["OBJECTIVES", "IntraInstanceRankingLoss", "InterInstanceRankingLoss", "TacoLoss", "TokenGeometry",
-           "draw_subject_pairs", "objective_weight"]
+__all__ = ["OBJECTIVES", "OBJECTIVE_OPTIONS", "IntraInstanceRankingLoss", "InterInstanceRankingLoss", "TacoLoss",
+           "TokenGeometry", "draw_subject_pairs", "objective_option", "objective_weight"]

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from taco.correspondence import is_round_trip, nearest_both_ways
-from taco.losses.intra_instance import ranking_hinge
-from taco.losses.sampling import draw_ranks, flagged_last, rank_to_index_skipping
+from taco.losses.intra_instance import masked_mean, ranking_hinge
+from taco.losses.sampling import draw_members, flagged_last
 from taco.losses.token_geometry import TokenGeometry, as_paired_geometries
 from taco.utils.input_errors import InputError
 
@@ -29,11 +29,6 @@ def draw_subject_pairs(num_subjects: int, max_pairs: int, generator: torch.Gener
     num_pairs = min(max_pairs, num_subjects * (num_subjects - 1))
     flat = keys.flatten().topk(num_pairs).indices
     return torch.stack([flat // num_subjects, flat % num_subjects], dim=-1)
-
-
-def _masked_mean(values: torch.Tensor, mask: torch.Tensor, dim) -> torch.Tensor:
-    mask = mask.to(values.dtype)
-    return (values * mask).sum(dim) / mask.sum(dim).clamp_min(1.0)
 
 
 class InterInstanceRankingLoss(nn.Module):
@@ -58,11 +53,17 @@ class InterInstanceRankingLoss(nn.Module):
         num_neighbours: ``k``, neighbourhood size inside ``A``.
         margin: ranking margin.
         max_pairs: most ordered subject pairs per call.
+        negatives_with_replacement: draw each positive's negative independently, with replacement, so
+            that no positive is dropped for lack of a negative (the authors' code); default: without
+            replacement, surplus positives dropped.
+        pair_mean: "used" averages over the pairs that have an anchor; "all" over every drawn pair, a
+            pair without an anchor counting 0 (the authors' code).
 
     Reference: "Beyond Instance-Level Self-Supervision in 3D Multi-Modal Medical Imaging", ICML 2026.
     """
 
-    def __init__(self, num_neighbours: int = 5, margin: float = 0.4, max_pairs: int = 6):
+    def __init__(self, num_neighbours: int = 5, margin: float = 0.4, max_pairs: int = 6,
+                 negatives_with_replacement: bool = False, pair_mean: str = "used"):
         super().__init__()
         if num_neighbours < 1:
             raise InputError(f"num_neighbours must be >= 1, got {num_neighbours}.")
@@ -71,20 +72,28 @@ class InterInstanceRankingLoss(nn.Module):
         self.num_neighbours = num_neighbours
         self.margin = float(margin)
         self.max_pairs = max_pairs
+        if pair_mean not in ("used", "all"):
+            raise InputError(f"pair_mean must be 'used' or 'all', got {pair_mean!r}.")
+        self.negatives_with_replacement = bool(negatives_with_replacement)
+        self.pair_mean = pair_mean
 
     def forward(self, tokens1: torch.Tensor | TokenGeometry, tokens2: torch.Tensor | TokenGeometry,
-                generator: torch.Generator | None = None, pairs: torch.Tensor | None = None) -> torch.Tensor:
+                generator: torch.Generator | None = None, pairs: torch.Tensor | None = None,
+                valid1: torch.Tensor | None = None, valid2: torch.Tensor | None = None) -> torch.Tensor:
         """
         Args:
             tokens1: ``(S, T, C)`` tokens of each subject's first image (or their :class:`TokenGeometry`).
             tokens2: ``(S, T, C)`` tokens of each subject's second image.
             generator: source of the random pairs and negatives.
             pairs: optional ``(P, 2)`` ordered subject pairs ``(p, q)``, ``p != q``; drawn when None.
+            valid1, valid2: optional ``(S, T)`` bool, the tokens of each image that take part (they
+                replace the geometries' own masks). An invalid token is never matched, never an
+                anchor, a neighbour, a positive or a negative. Default: the geometries' masks.
 
         Returns:
             scalar loss (zero, still attached to the graph, when ``S < 2`` or nothing is matched).
         """
-        geometry1, geometry2 = as_paired_geometries(tokens1, tokens2)
+        geometry1, geometry2 = as_paired_geometries(tokens1, tokens2, valid1, valid2)
         num_subjects, num_tokens, _ = geometry1.shape
         k = self.num_neighbours
         if num_tokens < k + 2:
@@ -101,19 +110,24 @@ class InterInstanceRankingLoss(nn.Module):
         uniforms = torch.rand((2, pairs.shape[0], num_tokens, k), generator=generator, device=device,
                               dtype=torch.float32)
 
+        members1 = None if geometry1.valid is None else geometry1.valid[first]
+        members2 = None if geometry2.valid is None else geometry2.valid[second]
         with torch.no_grad():
             similarity = geometry1.unit_tokens.detach()[first] @ geometry2.unit_tokens.detach()[second].transpose(1, 2)
-            nearest_12, nearest_21 = nearest_both_ways(similarity)
-            mutual_1, mutual_2 = is_round_trip(nearest_12, nearest_21), is_round_trip(nearest_21, nearest_12)
+            nearest_12, nearest_21 = nearest_both_ways(similarity, members1, members2)
+            mutual_1 = is_round_trip(nearest_12, nearest_21, members1, members2)
+            mutual_2 = is_round_trip(nearest_21, nearest_12, members2, members1)
         neighbours1 = geometry1.nearest_neighbours("cosine", k)[first]
         neighbours2 = geometry2.nearest_neighbours("cosine", k)[second]
-        forward = self._direction(neighbours1, geometry2, second, nearest_12, mutual_1, mutual_2, uniforms[0])
-        backward = self._direction(neighbours2, geometry1, first, nearest_21, mutual_2, mutual_1, uniforms[1])
+        forward = self._direction(neighbours1, geometry2, second, nearest_12, mutual_1, mutual_2, members2,
+                                  uniforms[0])
+        backward = self._direction(neighbours2, geometry1, first, nearest_21, mutual_2, mutual_1, members1,
+                                   uniforms[1])
         return forward + backward
 
     def _direction(self, neighbours_a: torch.Tensor, geometry_b: TokenGeometry, subjects_b: torch.Tensor,
                    nearest: torch.Tensor, matched_a: torch.Tensor, matched_b: torch.Tensor,
-                   uniforms: torch.Tensor) -> torch.Tensor:
+                   members_b: torch.Tensor | None, uniforms: torch.Tensor) -> torch.Tensor:
         """Loss of one direction ``A -> B`` over ``P`` pairs.
 
         Args:
@@ -123,6 +137,7 @@ class InterInstanceRankingLoss(nn.Module):
             nearest: ``(P, T)`` nearest token of ``B`` for each token of ``A`` (``pi`` where matched).
             matched_a: ``(P, T)`` bool, token of ``A`` is a mutual match.
             matched_b: ``(P, T)`` bool, token of ``B`` is a mutual match.
+            members_b: ``(P, T)`` bool, token of ``B`` is valid (None: all are).
             uniforms: ``(P, T, k)`` uniforms for the negatives.
         """
         num_pairs, num_tokens, k = neighbours_a.shape
@@ -136,23 +151,24 @@ class InterInstanceRankingLoss(nn.Module):
             num_positives = is_positive.sum(-1)
             anchor_used = matched_a & (num_positives > 0)
 
-            # negatives come from the unmatched tokens of B, or, when all are matched, from all of B
-            # but the anchor's own match and its positives
-            num_unmatched = (~matched_b).sum(-1, keepdim=True)
-            has_unmatched = num_unmatched > 0
-            population = torch.where(has_unmatched, num_unmatched, num_tokens - 1 - num_positives)
-            ranks, has_negative = draw_ranks(uniforms, population)
-            unmatched_first = flagged_last(matched_b)
-            from_unmatched = unmatched_first.gather(1, ranks.flatten(1).clamp_max(num_tokens - 1)).view_as(ranks)
+            # negatives come from the unmatched valid tokens of B, or, when all are matched, from all
+            # valid tokens of B but the anchor's own match and its positives
+            unmatched = ~matched_b if members_b is None else members_b & ~matched_b
+            has_unmatched = unmatched.any(-1, keepdim=True).unsqueeze(-1)
+            replacement = self.negatives_with_replacement
+            from_unmatched, drawn_unmatched = draw_members(uniforms, unmatched, replacement=replacement)
             excluded = torch.cat([nearest.unsqueeze(-1), torch.where(is_positive, positives, num_tokens)], dim=-1)
-            from_everything = rank_to_index_skipping(ranks, excluded)
-            negatives = torch.where(has_unmatched.unsqueeze(-1), from_unmatched, from_everything)
+            from_everything, drawn_everything = draw_members(uniforms, members_b, excluded, num_tokens, replacement)
+            negatives = torch.where(has_unmatched, from_unmatched, from_everything)
+            has_negative = torch.where(has_unmatched, drawn_unmatched, drawn_everything)
             term_used = is_positive & has_negative & anchor_used.unsqueeze(-1)
 
         hinge = ranking_hinge(geometry_b, geometry_b.global_index(nearest, subjects_b),
                               geometry_b.global_index(positives, subjects_b),
-                              geometry_b.global_index(negatives.clamp_max(num_tokens - 1), subjects_b),
+                              geometry_b.global_index(negatives, subjects_b),
                               self.margin, "cosine")
-        per_anchor = _masked_mean(hinge, term_used, -1)
-        per_pair = _masked_mean(per_anchor, anchor_used, -1)
-        return _masked_mean(per_pair, anchor_used.any(-1), 0)
+        per_anchor = masked_mean(hinge, term_used, -1)
+        per_pair = masked_mean(per_anchor, anchor_used, -1)
+        if self.pair_mean == "all":
+            return per_pair.mean(0)
+        return masked_mean(per_pair, anchor_used.any(-1), 0)

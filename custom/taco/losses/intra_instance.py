@@ -5,11 +5,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from taco.losses.sampling import draw_ranks, rank_to_index_skipping
-from taco.losses.token_geometry import TokenGeometry, as_paired_geometries, check_metric
+from taco.losses.sampling import draw_members
+from taco.losses.token_geometry import TokenGeometry, as_paired_geometries, both_valid, check_metric
 from taco.utils.input_errors import InputError
 
-__all__ = ["IntraInstanceRankingLoss", "ranking_hinge"]
+__all__ = ["IntraInstanceRankingLoss", "masked_mean", "ranking_hinge"]
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor, dim) -> torch.Tensor:
+    """Mean of ``values`` over ``dim`` where ``mask`` is True (0 where nothing is; stays on the graph)."""
+    mask = mask.to(values.dtype)
+    return (values * mask).sum(dim) / mask.sum(dim).clamp_min(1.0)
 
 
 def ranking_hinge(geometry: TokenGeometry, anchors: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor,
@@ -70,7 +76,8 @@ class IntraInstanceRankingLoss(nn.Module):
         self.ranking_metric = check_metric(ranking_metric, "ranking_metric")
 
     def forward(self, tokens1: torch.Tensor | TokenGeometry, tokens2: torch.Tensor | TokenGeometry,
-                distinct: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+                distinct: torch.Tensor | None = None, generator: torch.Generator | None = None,
+                valid: torch.Tensor | None = None) -> torch.Tensor:
         """
         Args:
             tokens1: ``(S, T, C)`` tokens of the first modality (or their :class:`TokenGeometry`).
@@ -78,6 +85,9 @@ class IntraInstanceRankingLoss(nn.Module):
             distinct: ``(S,)`` bool, False for subjects whose two images are the same modality
                 (they are left out). Default: all True.
             generator: source of the random negatives.
+            valid: optional ``(S, T)`` bool, the tokens that take part (combined with the geometries'
+                own masks). An invalid token is never an anchor, a neighbour or a negative; a subject
+                with fewer than ``2k + 1`` valid tokens is left out. Default: all tokens.
 
         Returns:
             scalar loss (zero, still attached to the graph, when no subject is distinct).
@@ -89,6 +99,9 @@ class IntraInstanceRankingLoss(nn.Module):
             raise InputError(f"intra-instance loss with num_neighbours={k} needs at least {2 * k + 1} tokens, "
                              f"got {num_tokens}; pick an earlier encoder stage or a larger input.")
         device = geometry1.tokens.device
+        valid = both_valid(valid, both_valid(geometry1.valid, geometry2.valid))
+        geometry1, geometry2 = geometry1.restricted(valid), geometry2.restricted(valid)
+        members = geometry1.members
         uniforms = torch.rand((2, num_subjects, num_tokens, k), generator=generator, device=device,
                               dtype=torch.float32)
         anchors = torch.arange(num_tokens, device=device).expand(num_subjects, -1)
@@ -96,14 +109,14 @@ class IntraInstanceRankingLoss(nn.Module):
         per_direction = []
         for direction, (source, target) in enumerate(((geometry1, geometry2), (geometry2, geometry1))):
             neighbours = source.nearest_neighbours(self.neighbour_metric, k)
-            ranks, _ = draw_ranks(uniforms[direction], torch.tensor(num_tokens - k - 1, device=device))
-            negatives = rank_to_index_skipping(ranks, torch.cat([anchors.unsqueeze(-1), neighbours], dim=-1))
+            negatives, _ = draw_members(uniforms[direction], geometry1.valid,
+                                        torch.cat([anchors.unsqueeze(-1), neighbours], dim=-1), num_tokens)
             hinge = ranking_hinge(target, target.global_index(anchors), target.global_index(neighbours),
                                   target.global_index(negatives), self.margin, self.ranking_metric)
-            per_direction.append(hinge.mean(dim=(1, 2)))
+            per_direction.append(masked_mean(hinge.mean(-1), members, -1))
         per_subject = per_direction[0] + per_direction[1]
 
-        if distinct is None:
-            return per_subject.mean()
-        weights = torch.as_tensor(distinct, device=device).to(per_subject.dtype)
-        return (per_subject * weights).sum() / weights.sum().clamp_min(1.0)
+        weights = members.sum(-1) >= 2 * k + 1
+        if distinct is not None:
+            weights = weights & torch.as_tensor(distinct, device=device).bool()
+        return masked_mean(per_subject, weights, 0)

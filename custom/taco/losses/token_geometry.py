@@ -9,7 +9,7 @@ import torch
 from taco.losses.sampling import flagged_last
 from taco.utils.input_errors import InputError
 
-__all__ = ["TokenGeometry", "DISTANCE_METRICS", "check_metric", "as_geometry", "as_paired_geometries"]
+__all__ = ["TokenGeometry", "DISTANCE_METRICS", "check_metric", "as_geometry", "as_paired_geometries", "both_valid"]
 
 DISTANCE_METRICS = ("cosine", "euclidean")
 _EPS = 1e-8
@@ -56,15 +56,39 @@ class TokenGeometry:
 
     Tokens are addressed by *global* indices ``s * T + i`` (token ``i`` of set ``s``).
 
+    A validity mask restricts the neighbourhoods to valid tokens (e.g. tokens whose patch is mostly
+    foreground); the losses read it to keep invalid tokens out of every other role too.
+
     Args:
         tokens: ``(S, T, C)`` token features.
+        valid: optional ``(S, T)`` bool, the tokens that take part; None: all of them.
     """
 
-    def __init__(self, tokens: torch.Tensor):
+    def __init__(self, tokens: torch.Tensor, valid: torch.Tensor | None = None):
         if tokens.ndim != 3:
             raise ValueError(f"tokens must have shape (S, T, C), got {tuple(tokens.shape)}.")
+        if valid is not None and valid.shape != tokens.shape[:2]:
+            raise ValueError(f"valid must have shape (S, T) = {tuple(tokens.shape[:2])}, got {tuple(valid.shape)}.")
         self.tokens = tokens
+        self.valid = None if valid is None else valid.to(device=tokens.device, dtype=torch.bool)
         self._neighbours: dict[tuple[str, int], torch.Tensor] = {}
+
+    def restricted(self, valid: torch.Tensor | None) -> TokenGeometry:
+        """The same tokens with another validity mask, sharing the similarity table (no new ``(T, T)`` product)."""
+        if valid is self.valid:
+            return self
+        other = TokenGeometry(self.tokens, valid)
+        for name in ("norms", "unit_tokens", "cosine_table"):
+            if name in self.__dict__:
+                other.__dict__[name] = self.__dict__[name]
+        return other
+
+    @property
+    def members(self) -> torch.Tensor:
+        """``(S, T)`` bool validity mask (all True when none was given)."""
+        if self.valid is None:
+            return torch.ones(self.shape[:2], dtype=torch.bool, device=self.tokens.device)
+        return self.valid
 
     @property
     def shape(self) -> torch.Size:
@@ -100,7 +124,9 @@ class TokenGeometry:
 
         The token itself is removed by index from its ``k + 1`` nearest, so it is never its own
         neighbour even when other tokens are identical to it (the reference code's
-        ``argsort[:, 1:k+1]`` fails exactly there).
+        ``argsort[:, 1:k+1]`` fails exactly there). With a validity mask, only valid tokens are
+        neighbours (rows of invalid tokens, and rows with fewer than ``k`` valid others, are not
+        meaningful).
 
         Returns:
             ``(S, T, k)`` long indices.
@@ -115,6 +141,8 @@ class TokenGeometry:
                     # -|u - v|^2 up to the row constant -|u|^2, which does not change a row's order
                     closeness = table * (2.0 * norms).unsqueeze(-1)
                     closeness.mul_(norms.unsqueeze(-2)).sub_(norms.square().unsqueeze(-2))
+                if self.valid is not None:
+                    closeness = closeness.masked_fill(~self.valid.unsqueeze(-2), float("-inf"))
                 candidates = closeness.topk(num_neighbours + 1, dim=-1).indices
                 is_self = candidates == torch.arange(self.shape[1], device=candidates.device).view(1, -1, 1)
                 # move the token itself (if among them) to the end, keeping the others in order
@@ -134,15 +162,28 @@ class TokenGeometry:
         return torch.linalg.vector_norm(tokens[rows] - tokens[cols], dim=-1)
 
 
-def as_geometry(tokens: torch.Tensor | TokenGeometry) -> TokenGeometry:
-    """Wrap a ``(S, T, C)`` tensor in a :class:`TokenGeometry`; pass an existing one through."""
-    return tokens if isinstance(tokens, TokenGeometry) else TokenGeometry(tokens)
+def as_geometry(tokens: torch.Tensor | TokenGeometry, valid: torch.Tensor | None = None) -> TokenGeometry:
+    """Wrap a ``(S, T, C)`` tensor in a :class:`TokenGeometry`; pass an existing one through.
+
+    ``valid``, when given, replaces the geometry's validity mask.
+    """
+    if isinstance(tokens, TokenGeometry):
+        return tokens if valid is None else tokens.restricted(valid)
+    return TokenGeometry(tokens, valid)
 
 
-def as_paired_geometries(tokens1: torch.Tensor | TokenGeometry,
-                         tokens2: torch.Tensor | TokenGeometry) -> tuple[TokenGeometry, TokenGeometry]:
+def both_valid(valid1: torch.Tensor | None, valid2: torch.Tensor | None) -> torch.Tensor | None:
+    """Element-wise AND of two optional validity masks (None means all valid)."""
+    if valid1 is None or valid2 is None:
+        return valid2 if valid1 is None else valid1
+    return valid1 & valid2
+
+
+def as_paired_geometries(tokens1: torch.Tensor | TokenGeometry, tokens2: torch.Tensor | TokenGeometry,
+                         valid1: torch.Tensor | None = None,
+                         valid2: torch.Tensor | None = None) -> tuple[TokenGeometry, TokenGeometry]:
     """:func:`as_geometry` for the two images of each subject, which must have the same ``(S, T, C)``."""
-    geometry1, geometry2 = as_geometry(tokens1), as_geometry(tokens2)
+    geometry1, geometry2 = as_geometry(tokens1, valid1), as_geometry(tokens2, valid2)
     if geometry1.shape != geometry2.shape:
         raise ValueError(f"tokens1 and tokens2 must have the same shape, got {tuple(geometry1.shape)} "
                          f"and {tuple(geometry2.shape)}.")

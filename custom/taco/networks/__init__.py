@@ -10,11 +10,11 @@ from taco.networks.modality_fusion import (FUSION_MODES, FUSION_TYPES, fuse_moda
                                            select_fusion_network)
 from taco.networks.pretraining_network import PretrainingOutput, TacoPretrainingNetwork
 from taco.networks.reconstruction_head import ReconstructionHead
-from taco.networks.tokens import TokenProjection, spatial_tokens
+from taco.networks.tokens import TokenProjection, foreground_tokens, spatial_tokens, token_grid
 from taco.networks.weight_transfer import TransferReport, load_pretrained_encoder, read_encoder_state
 
 __all__ = ["FUSION_MODES", "FUSION_TYPES", "LateFusionSwinClassifier", "LateFusionSwinUNETR", "NUM_STAGES",
            "PretrainingOutput", "REFERENCE_WINDOW_SIZE", "ReconstructionHead", "SwinClassifier", "TacoPretrainingNetwork",
-           "TokenProjection", "TransferReport", "encoder_architecture", "fine_tuning_architecture", "fuse_modalities",
-           "load_pretrained_encoder", "presence_mask", "read_encoder_recipe", "read_encoder_state",
-           "select_fusion_network", "spatial_tokens", "stage_channels", "swin_encoder", "window_size_of"]
+           "TokenProjection", "TransferReport", "encoder_architecture", "fine_tuning_architecture", "foreground_tokens",
+           "fuse_modalities", "load_pretrained_encoder", "presence_mask", "read_encoder_recipe", "read_encoder_state",
+           "select_fusion_network", "spatial_tokens", "stage_channels", "swin_encoder", "token_grid", "window_size_of"]

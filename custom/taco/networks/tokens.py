@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from math import prod
+
 import torch
 from torch import nn
 
-__all__ = ["spatial_tokens", "TokenProjection"]
+from taco.utils.input_errors import InputError
+
+__all__ = ["spatial_tokens", "TokenProjection", "token_grid", "foreground_tokens"]
 
 
 def spatial_tokens(feature_map: torch.Tensor) -> torch.Tensor:
@@ -17,6 +22,47 @@ def spatial_tokens(feature_map: torch.Tensor) -> torch.Tensor:
     if feature_map.ndim < 3:
         raise ValueError(f"feature_map must be (B, C, *spatial), got {tuple(feature_map.shape)}.")
     return feature_map.flatten(2).transpose(1, 2)
+
+
+def token_grid(spatial_shape: Sequence[int], num_tokens: int) -> tuple[int, ...]:
+    """The grid of ``num_tokens`` spatial tokens that tile an image of ``spatial_shape`` with cubic patches.
+
+    An encoder stage that halves every side ``n`` times has ``prod(side / 2^n)`` tokens, each covering a
+    ``2^n``-voxel cube; this finds that side from the image and the token count.
+
+    Raises:
+        ValueError: no integer patch side gives ``num_tokens`` tokens.
+    """
+    volume = prod(spatial_shape)
+    if num_tokens < 1 or volume % num_tokens:
+        raise InputError(f"{num_tokens} tokens do not tile an image of size {tuple(spatial_shape)}.")
+    patch = round((volume // num_tokens) ** (1.0 / len(spatial_shape)))
+    grid = tuple(side // patch for side in spatial_shape)
+    if any(side % patch for side in spatial_shape) or prod(grid) != num_tokens:
+        raise InputError(f"{num_tokens} tokens do not tile an image of size {tuple(spatial_shape)} with cubic "
+                         "patches.")
+    return grid
+
+
+def foreground_tokens(images: torch.Tensor, num_tokens: int, fraction: float) -> torch.Tensor:
+    """Which tokens cover mostly foreground: at least ``fraction`` of their patch is non-zero.
+
+    After z-scoring over non-zero voxels (and zero padding) background voxels are exactly 0, so a
+    token's foreground share is the share of non-zero voxels in the image patch it covers.
+
+    Args:
+        images: ``(B, M, D, H, W)`` input (a voxel is foreground when any channel is non-zero).
+        num_tokens: ``T``, tokens per image of the stage (C order over its grid, as :func:`spatial_tokens`).
+        fraction: least foreground share of a kept token, in ``[0, 1]``.
+
+    Returns:
+        ``(B, T)`` bool.
+    """
+    grid = token_grid(images.shape[2:], num_tokens)
+    patch = images.shape[2] // grid[0]
+    foreground = (images != 0).any(1, keepdim=True).to(torch.float32)
+    share = nn.functional.avg_pool3d(foreground, kernel_size=patch) if patch > 1 else foreground
+    return share.flatten(1) >= fraction
 
 
 class TokenProjection(nn.Module):

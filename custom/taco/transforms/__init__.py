@@ -4,9 +4,11 @@ from taco.transforms.loading import LoadModalitiesd
 from taco.transforms.missing_modalities import (FILL_STRATEGIES, FillMissingModalitiesd, ModalityFill,
                                                 RandModalityDropoutd, copy_sources, modality_subsets, subset_name)
 from taco.transforms.modality_pair import RandModalityPaird
+from taco.transforms.paired_views import RandPairedViewsd, view_counterparts
 from taco.transforms.preprocessing_summary import describe_preprocessing
 from taco.transforms.regions import BRATS_REGIONS, LabelToRegionsd, RegionsToLabeld, check_regions
 
-__all__ = ["BRATS_REGIONS", "FILL_STRATEGIES", "FillMissingModalitiesd", "LabelToRegionsd", "LoadModalitiesd", "ModalityFill",
-           "RandModalityDropoutd", "RandModalityPaird", "RegionsToLabeld", "check_regions", "copy_sources", "describe_preprocessing",
-           "modality_subsets", "subset_name"]
+__all__ = ["BRATS_REGIONS", "FILL_STRATEGIES", "FillMissingModalitiesd", "LabelToRegionsd", "LoadModalitiesd",
+           "ModalityFill", "RandModalityDropoutd", "RandModalityPaird", "RandPairedViewsd", "RegionsToLabeld",
+           "check_regions", "copy_sources", "describe_preprocessing", "modality_subsets", "subset_name",
+           "view_counterparts"]

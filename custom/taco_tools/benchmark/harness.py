@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from taco.utils import read_bundle_config
-from taco_tools.benchmark.plan import INITS, TASKS, fusion_overrides, plan_stages
+from taco_tools.benchmark.plan import DEFAULT_INITS, TASKS, fusion_overrides, plan_stages
 from taco_tools.benchmark.report import write_report
 from taco_tools.benchmark.results import collect_results, write_results
 from taco_tools.benchmark.runner import print_now, run_stages
@@ -21,7 +21,7 @@ __all__ = ["run_benchmark"]
 
 
 def run_benchmark(out: str | os.PathLike, profile: str = "tiny", seeds: int = 3, dataset_dir: str | None = None,
-                  inits: Sequence[str] = INITS, tasks: Sequence[str] = TASKS,
+                  inits: Sequence[str] = DEFAULT_INITS, tasks: Sequence[str] = TASKS,
                   label_fractions: Sequence[float] | None = None, missing_modality: bool = True,
                   representation: bool = True, overrides: dict[str, dict[str, Any]] | None = None,
                   demo_subjects: int = 30, demo_seed: int = 2026, fusion: str = "early",

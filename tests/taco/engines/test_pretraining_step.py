@@ -1,11 +1,13 @@
+import pytest
 import torch
 from ignite.engine import Events
 from monai.engines import SupervisedTrainer
 
 from taco.engines import PretrainingStep
-from taco.engines.pretraining_step import same_device
+from taco.engines.pretraining_step import encoder_gradient_norms, same_device
 from taco.losses import TacoLoss
 from taco.networks import TacoPretrainingNetwork
+from taco.transforms import view_counterparts
 
 
 def make_trainer(step, batch, num_steps):
@@ -64,9 +66,9 @@ def test_same_device_treats_an_unindexed_request_as_the_current_device():
 class RecordingLoss(TacoLoss):
     """TacoLoss noting whether autocast was on and which dtype its tokens had."""
 
-    def forward(self, reconstruction, target, tokens1, tokens2, distinct=None, generator=None):
+    def forward(self, reconstruction, target, tokens1, tokens2, distinct=None, generator=None, **options):
         self.seen = (torch.is_autocast_enabled("cpu"), tokens1.dtype, reconstruction.dtype)
-        return super().forward(reconstruction, target, tokens1, tokens2, distinct, generator)
+        return super().forward(reconstruction, target, tokens1, tokens2, distinct, generator, **options)
 
 
 def test_with_amp_the_network_runs_in_bfloat16_and_the_loss_in_float32():
@@ -82,4 +84,148 @@ def test_with_amp_the_network_runs_in_bfloat16_and_the_loss_in_float32():
     trainer.run()
     assert dtypes == [torch.bfloat16]
     assert loss.seen == (False, torch.float32, torch.float32)
+    assert torch.isfinite(trainer.state.output["loss"])
+
+
+class MaskRecordingLoss(TacoLoss):
+    """TacoLoss keeping the validity masks it was given."""
+
+    def forward(self, *args, valid1=None, valid2=None, **options):
+        self.masks = (valid1, valid2)
+        return super().forward(*args, valid1=valid1, valid2=valid2, **options)
+
+
+def test_foreground_tokens_are_the_only_valid_ones():
+    batch = fixed_batch()
+    # token stage 2 of a 32^3 crop: 4^3 tokens of 8^3 voxels; image 1 of subject 0 is background but for
+    # the first token's patch (all of it) and the second's (a quarter of it)
+    batch["image1"][0] = 0.0
+    batch["image1"][0, 0, :8, :8, :8] = 1.0
+    batch["image1"][0, 0, :4, :4, 8:16] = 1.0
+    loss = MaskRecordingLoss()
+    torch.manual_seed(0)
+    network = TacoPretrainingNetwork(feature_size=12, token_stage=2, projection_channels=16)
+    trainer = SupervisedTrainer(device=torch.device("cpu"), max_epochs=1, epoch_length=1, train_data_loader=[batch],
+                                network=network, optimizer=torch.optim.AdamW(network.parameters()),
+                                loss_function=loss, iteration_update=PretrainingStep(token_foreground_fraction=0.1))
+    trainer.run()
+    valid1, valid2 = loss.masks
+
+    assert valid1.shape == valid2.shape == (2, 64)
+    assert torch.nonzero(valid1[0]).flatten().tolist() == [0, 1]
+    assert valid1[1].all() and valid2.all()
+    trainer = make_trainer(PretrainingStep(token_foreground_fraction=0.3), batch, 1)
+    trainer.loss_function = loss
+    trainer.run()
+    assert torch.nonzero(loss.masks[0][0]).flatten().tolist() == [0]
+
+
+def test_without_a_foreground_fraction_no_mask_is_passed():
+    loss = MaskRecordingLoss()
+    trainer = make_trainer(PretrainingStep(), fixed_batch(), 1)
+    trainer.loss_function = loss
+    trainer.run()
+    assert loss.masks == (None, None)
+
+
+def test_foreground_fraction_outside_zero_to_one_is_refused():
+    with pytest.raises(ValueError, match="config key 'token_foreground_fraction' must be in \\[0, 1\\], got 1.5"):
+        PretrainingStep(token_foreground_fraction=1.5)
+
+
+def test_gradient_norms_are_reported_every_interval_and_match_each_terms_backward():
+    history = run(PretrainingStep(seed=3, gradient_norm_interval=2), num_steps=2)
+    norm_keys = {"grad_norm_reconstruction", "grad_norm_intra", "grad_norm_inter"}
+    assert not norm_keys & set(history[0]) and norm_keys <= set(history[1])
+
+    (output,) = run(PretrainingStep(seed=3, gradient_norm_interval=1), num_steps=1)
+    batch = fixed_batch()
+    torch.manual_seed(0)
+    network = TacoPretrainingNetwork(feature_size=12, token_stage=2, projection_channels=16)
+    images = torch.cat([batch["image1"], batch["image2"]])
+    reconstruction, tokens = network(images)
+    terms = TacoLoss()(reconstruction, images, tokens[:2], tokens[2:], batch["distinct"],
+                       torch.Generator().manual_seed(3), iteration=1)
+    for name in ("reconstruction", "intra", "inter"):
+        network.zero_grad()
+        terms[name].backward(retain_graph=True)
+        expected = torch.sqrt(sum(p.grad.square().sum() for p in network.encoder.parameters() if p.grad is not None))
+        assert expected > 0
+        torch.testing.assert_close(output[f"grad_norm_{name}"], expected, rtol=1e-4, atol=1e-7)
+    # the reported norms do not change the update: the loss is the same as without them
+    assert torch.equal(output["loss"], run(PretrainingStep(seed=3), num_steps=1)[0]["loss"])
+
+
+def test_skipped_terms_have_zero_gradient_norm():
+    network = TacoPretrainingNetwork(feature_size=12, token_stage=2, projection_channels=16)
+    images = fixed_batch()["image1"].repeat(2, 1, 1, 1, 1)
+    reconstruction, tokens = network(images)
+    terms = TacoLoss(intra_weight=0.0, inter_weight=0.0)(reconstruction, images, tokens[:2], tokens[2:])
+    norms = encoder_gradient_norms(network, terms)
+    assert norms["grad_norm_intra"] == 0 and norms["grad_norm_inter"] == 0 and norms["grad_norm_reconstruction"] > 0
+
+
+def test_topology_warmup_reaches_the_loss_through_the_iteration():
+    loss = TacoLoss(topology_warmup_steps=4)
+    trainer = make_trainer(PretrainingStep(seed=3), fixed_batch(), 2)
+    trainer.loss_function = loss
+    scales = []
+    trainer.add_event_handler(Events.ITERATION_COMPLETED,
+                              lambda engine: scales.append(float(engine.state.output["topology_scale"])))
+    trainer.run()
+    assert scales == [0.25, 0.5]
+
+
+class CounterpartRecordingLoss(TacoLoss):
+    """TacoLoss keeping the token correspondence it was given."""
+
+    def forward(self, *args, counterpart=None, **options):
+        self.counterpart = counterpart
+        return super().forward(*args, counterpart=counterpart, **options)
+
+
+def test_view_offsets_and_flips_in_the_batch_give_the_intra_correspondence():
+    batch = fixed_batch()
+    batch["view_offset"] = torch.tensor([[8, 0, -8], [0, 0, 0]])
+    batch["view_flips"] = torch.tensor([[[False, False, False], [True, False, False]], [[False] * 3, [False] * 3]])
+    loss = CounterpartRecordingLoss()
+    trainer = make_trainer(PretrainingStep(seed=3), batch, 1)
+    trainer.loss_function = loss
+    trainer.run()
+    expected = view_counterparts(batch["view_offset"], batch["view_flips"], (32, 32, 32), (4, 4, 4))
+    assert torch.equal(loss.counterpart, expected)
+    assert loss.counterpart[1].tolist() == list(range(64))
+
+    trainer = make_trainer(PretrainingStep(seed=3), fixed_batch(), 1)
+    trainer.loss_function = loss
+    trainer.run()
+    assert loss.counterpart is None
+
+
+class StageRecordingLoss(TacoLoss):
+    """TacoLoss keeping what it was given per stage."""
+
+    def forward(self, reconstruction, target, tokens1, tokens2, distinct=None, generator=None, **options):
+        self.given = (tokens1, tokens2, options)
+        return super().forward(reconstruction, target, tokens1, tokens2, distinct, generator, **options)
+
+
+def test_several_token_stages_pass_per_stage_tokens_masks_and_counterparts():
+    batch = fixed_batch()
+    batch["view_offset"] = torch.tensor([[8, 0, 0], [0, 0, 0]])
+    batch["view_flips"] = torch.zeros(2, 2, 3, dtype=torch.bool)
+    torch.manual_seed(0)
+    network = TacoPretrainingNetwork(feature_size=12, token_stage=[1, 2], projection_channels=16)
+    loss = StageRecordingLoss()
+    trainer = SupervisedTrainer(device=torch.device("cpu"), max_epochs=1, epoch_length=1, train_data_loader=[batch],
+                                network=network, optimizer=torch.optim.AdamW(network.parameters()), loss_function=loss,
+                                iteration_update=PretrainingStep(token_foreground_fraction=0.5))
+    trainer.run()
+    tokens1, tokens2, options = loss.given
+    assert [t.shape for t in tokens1] == [(2, 512, 16), (2, 64, 16)] and [t.shape for t in tokens2] == [(2, 512, 16),
+                                                                                                         (2, 64, 16)]
+    assert [v.shape for v in options["valid1"]] == [(2, 512), (2, 64)]
+    grids = [(8, 8, 8), (4, 4, 4)]
+    for counterpart, grid in zip(options["counterpart"], grids):
+        assert torch.equal(counterpart, view_counterparts(batch["view_offset"], batch["view_flips"], (32, 32, 32), grid))
     assert torch.isfinite(trainer.state.output["loss"])

@@ -31,9 +31,11 @@ def seeded(seed=11):
     return torch.Generator().manual_seed(seed)
 
 
-def assert_matches_reference(tokens1, tokens2, pairs=None, **options):
-    fast = InterInstanceRankingLoss(**options)(tokens1, tokens2, generator=seeded(), pairs=pairs)
-    reference = reference_inter_instance_loss(tokens1, tokens2, generator=seeded(), pairs=pairs, **options)
+def assert_matches_reference(tokens1, tokens2, pairs=None, valid1=None, valid2=None, **options):
+    fast = InterInstanceRankingLoss(**options)(tokens1, tokens2, generator=seeded(), pairs=pairs, valid1=valid1,
+                                               valid2=valid2)
+    reference = reference_inter_instance_loss(tokens1, tokens2, generator=seeded(), pairs=pairs, valid1=valid1,
+                                              valid2=valid2, **options)
     fast_gradients = torch.autograd.grad(fast, (tokens1, tokens2))
     reference_gradients = torch.autograd.grad(reference, (tokens1, tokens2))
 
@@ -183,3 +185,80 @@ class TestInputsAndRandomness(RankingLossChecks):
     min_tokens = staticmethod(lambda num_neighbours: num_neighbours + 2)
     make_tokens = staticmethod(shared_anatomy)
     randomness_shape = (4, 27, 16)
+
+
+def random_valid(num_subjects, num_tokens, fraction=0.7, seed=0):
+    return torch.rand(num_subjects, num_tokens, generator=torch.Generator().manual_seed(seed)) < fraction
+
+
+@pytest.mark.parametrize("pairs", [None, [[0, 1], [2, 0], [1, 2], [2, 1]]])
+def test_matches_reference_with_valid_tokens(pairs):
+    tokens1, tokens2 = shared_anatomy(3, 30, 12, seed=8)
+    valid1, valid2 = random_valid(3, 30, seed=1), random_valid(3, 30, seed=2)
+    pairs = None if pairs is None else torch.tensor(pairs)
+    assert assert_matches_reference(tokens1, tokens2, pairs, valid1=valid1, valid2=valid2) > 0
+
+
+def test_matches_reference_with_valid_tokens_when_every_valid_token_is_matched():
+    # subject 1's image 2 is subject 0's image 1 permuted: every valid token matches, negatives come
+    # from the valid tokens of B less the anchor's match and positives
+    generator = torch.Generator().manual_seed(3)
+    tokens1 = torch.randn(2, 16, 8, generator=generator, dtype=torch.float64)
+    permutation = torch.randperm(16, generator=generator)
+    tokens2 = torch.stack([tokens1[1], tokens1[0][permutation]])
+    valid1 = random_valid(2, 16, 0.8, seed=4)
+    valid2 = torch.stack([valid1[1], valid1[0][permutation]])
+    pairs = torch.tensor([[0, 1]])
+    matches = reference_mutual_nearest_neighbours(tokens1[0], tokens2[1], valid1[0], valid2[1])
+    assert len(matches) == int(valid1[0].sum())
+    assert assert_matches_reference(tokens1.requires_grad_(), tokens2.requires_grad_(), pairs, margin=0.8,
+                                    valid1=valid1, valid2=valid2) > 0
+
+
+def test_invalid_tokens_take_no_part():
+    tokens1, tokens2 = shared_anatomy(3, 30, 12, seed=9)
+    valid1, valid2 = random_valid(3, 30, seed=5), random_valid(3, 30, seed=6)
+    loss = InterInstanceRankingLoss()
+    value = loss(tokens1, tokens2, generator=seeded(), valid1=valid1, valid2=valid2)
+    gradients = torch.autograd.grad(value, (tokens1, tokens2))
+    # invalid tokens copied from valid ones would be perfect matches and neighbours if they took part
+    moved1, moved2 = tokens1.detach().clone(), tokens2.detach().clone()
+    moved1[~valid1] = tokens2.detach()[valid2][: int((~valid1).sum())]
+    moved2[~valid2] = tokens1.detach()[valid1][: int((~valid2).sum())]
+
+    assert value.item() > 0
+    assert loss(moved1, moved2, generator=seeded(), valid1=valid1, valid2=valid2).item() == pytest.approx(
+        value.item(), abs=1e-12)
+    assert loss(moved1, moved2, generator=seeded()).item() != pytest.approx(value.item(), abs=1e-6)
+    for gradient, valid in zip(gradients, (valid1, valid2)):
+        assert torch.count_nonzero(gradient[~valid]) == 0 and torch.count_nonzero(gradient[valid]) > 0
+
+
+@pytest.mark.parametrize("options", [{"negatives_with_replacement": True}, {"pair_mean": "all"},
+                                     {"negatives_with_replacement": True, "pair_mean": "all"}])
+def test_upstream_switches_match_their_loop_reference_and_change_the_value(options):
+    tokens1, tokens2 = shared_anatomy(3, 24, 16, seed=2)
+    tokens2 = tokens2.detach().clone()
+    tokens2[1] = collapsed(24, 16)  # pairs with subject 1's image 2 have no anchor
+    tokens2.requires_grad_()
+    pairs = torch.tensor([[0, 1], [1, 2], [2, 0], [0, 2]])
+    switched = assert_matches_reference(tokens1, tokens2, pairs, margin=0.8, **options)
+    default = InterInstanceRankingLoss(margin=0.8)(tokens1, tokens2, generator=seeded(), pairs=pairs)
+    assert switched > 0 and switched.item() != pytest.approx(default.item(), abs=1e-6)
+
+
+@pytest.mark.parametrize("valid", [False, True])
+def test_negatives_with_replacement_match_the_reference_when_every_token_is_matched(valid):
+    generator = torch.Generator().manual_seed(9)
+    tokens1 = torch.randn(2, 12, 8, generator=generator, dtype=torch.float64)
+    permutation = torch.randperm(12, generator=generator)
+    tokens2 = torch.stack([tokens1[1], tokens1[0][permutation]])
+    valid1 = random_valid(2, 12, 0.8, seed=4) if valid else None
+    valid2 = torch.stack([valid1[1], valid1[0][permutation]]) if valid else None
+    assert assert_matches_reference(tokens1.requires_grad_(), tokens2.requires_grad_(), torch.tensor([[0, 1]]),
+                                    valid1=valid1, valid2=valid2, margin=0.8, negatives_with_replacement=True) > 0
+
+
+def test_unknown_pair_mean_is_refused():
+    with pytest.raises(ValueError, match="pair_mean must be 'used' or 'all', got 'some'"):
+        InterInstanceRankingLoss(pair_mean="some")

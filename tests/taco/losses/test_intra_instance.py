@@ -210,3 +210,51 @@ def test_terms_exactly_at_the_margin_pass_no_gradient():
     gradients = torch.autograd.grad(value, (tokens1, tokens2))
     assert value.item() == 0.0
     assert all(torch.count_nonzero(gradient) == 0 for gradient in gradients)
+
+
+def random_valid(num_subjects, num_tokens, fraction=0.7, seed=0):
+    """A validity mask with about ``fraction`` of the tokens of each subject valid."""
+    return torch.rand(num_subjects, num_tokens, generator=torch.Generator().manual_seed(seed)) < fraction
+
+
+@pytest.mark.parametrize("neighbour_metric, ranking_metric", METRICS)
+def test_matches_reference_with_valid_tokens(neighbour_metric, ranking_metric):
+    tokens1, tokens2 = two_modalities(3, 30, 12, seed=4)
+    valid = random_valid(3, 30, seed=1)
+    valid[2, 9:] = False  # 9 valid tokens < 2k + 1: the subject is left out
+    assert valid[:2].sum(-1).min() >= 11 and valid[:2].sum(-1).max() < 30
+    loss = IntraInstanceRankingLoss(neighbour_metric=neighbour_metric, ranking_metric=ranking_metric)
+    fast = value_and_gradients(loss(tokens1, tokens2, generator=seeded(), valid=valid), tokens1, tokens2)
+    expected = reference_intra_instance_loss(tokens1, tokens2, generator=seeded(), valid=valid,
+                                             neighbour_metric=neighbour_metric, ranking_metric=ranking_metric)
+    reference = value_and_gradients(expected, tokens1, tokens2)
+
+    assert fast[0] > 0
+    torch.testing.assert_close(fast[0], reference[0], **TOLERANCE)
+    for fast_gradient, reference_gradient in zip(fast[1], reference[1]):
+        torch.testing.assert_close(fast_gradient, reference_gradient, **TOLERANCE)
+
+
+def test_invalid_tokens_take_no_part():
+    tokens1, tokens2 = two_modalities(2, 40, 12, seed=5)
+    valid = random_valid(2, 40, seed=2)
+    loss = IntraInstanceRankingLoss()
+    value = loss(tokens1, tokens2, generator=seeded(), valid=valid)
+    gradients = torch.autograd.grad(value, (tokens1, tokens2))
+    # invalid tokens moved onto valid anchors (the nearest possible neighbours and negatives) change nothing
+    moved1, moved2 = tokens1.detach().clone(), tokens2.detach().clone()
+    moved1[~valid] = moved1[valid][: int((~valid).sum())] * 1.0001
+    moved2[~valid] = moved2[valid][: int((~valid).sum())] * 1.0001
+
+    assert loss(moved1, moved2, generator=seeded(), valid=valid).item() == pytest.approx(value.item(), abs=1e-12)
+    assert loss(moved1, moved2, generator=seeded()).item() != pytest.approx(value.item(), abs=1e-6)
+    for gradient in gradients:
+        assert torch.count_nonzero(gradient[~valid]) == 0 and torch.count_nonzero(gradient[valid]) > 0
+
+
+def test_all_valid_mask_changes_nothing():
+    tokens1, tokens2 = two_modalities(2, 27, 12, seed=6)
+    loss = IntraInstanceRankingLoss()
+    everything = torch.ones(2, 27, dtype=torch.bool)
+    torch.testing.assert_close(loss(tokens1, tokens2, generator=seeded(), valid=everything),
+                               loss(tokens1, tokens2, generator=seeded()), **TOLERANCE)

@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from taco_tools.benchmark import INITS, fusion_overrides, plan_stages
+from taco_tools.benchmark import DEFAULT_INITS, fusion_overrides, plan_stages
 from taco_tools.profiles import PROFILES, get_profile
 
 
@@ -35,7 +35,7 @@ def test_each_training_and_evaluation_run_gets_its_seed_and_pretraining_its_obje
             assert flags(stage)["--seed"] == str(stage.seed)
         if stage.kind == "pretrain":
             assert flags(stage)["--objective"] == stage.init
-    assert {stage.init for stage in full_plan if stage.kind == "pretrain"} == set(INITS) - {"scratch"}
+    assert {stage.init for stage in full_plan if stage.kind == "pretrain"} == set(DEFAULT_INITS) - {"scratch"}
 
 
 def test_fine_tuning_loads_the_encoder_of_its_own_seed_and_objective_or_none(full_plan):
@@ -79,7 +79,8 @@ def test_missing_modality_reads_the_full_label_seg_model_with_the_profile_settin
 
 def test_representation_evaluates_the_encoder_of_its_seed_and_objective_or_the_seed_s_random_one(full_plan):
     stages = [stage for stage in full_plan if stage.kind == "representation"]
-    assert {(stage.seed, stage.init) for stage in stages} == {(seed, init) for seed in (0, 1, 2) for init in INITS}
+    expected = {(seed, init) for seed in (0, 1, 2) for init in DEFAULT_INITS}
+    assert {(stage.seed, stage.init) for stage in stages} == expected
     for stage in stages:
         encoder = flags(stage)["--pretrained_ckpt"]
         if stage.init == "scratch":
@@ -125,6 +126,12 @@ def test_overrides_reach_the_bundles(tmp_path):
 def test_bad_choices_are_refused(tmp_path, arguments, message):
     with pytest.raises(ValueError, match=message):
         plan_stages(get_profile("tiny"), tmp_path, "/data", **{"seeds": [0], **arguments})
+
+
+def test_taco_anatomical_is_planned_when_named_only(tmp_path):
+    named = plan_stages(get_profile("tiny"), tmp_path, "/data", seeds=[0], inits=["taco", "taco_anatomical"])
+    assert {stage.init for stage in named if stage.kind == "pretrain"} == {"taco", "taco_anatomical"}
+    assert "taco_anatomical" not in DEFAULT_INITS
 
 
 def test_late_fusion_reaches_fine_tuning_evaluation_and_the_sweep_and_early_changes_no_command(tmp_path):
