@@ -31,7 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from taco.networks import LateFusionSwinUNETR
 from taco_tools.profiles import get_profile
-from taco_tools.step_timing import time_calls
+from taco_tools.step_timing import alternating_times, time_calls
 
 
 def main(profile: str = "demo", fusion: str = "mean", timed: bool = True, rounds: int = 5,
@@ -53,9 +53,7 @@ def main(profile: str = "demo", fusion: str = "mean", timed: bool = True, rounds
     torch.manual_seed(0)
     networks = {"early": config("network_def"),
                 "late": LateFusionSwinUNETR(out_channels=len(config("regions")), fusion=fusion,
-                                            feature_size=config("feature_size"), depths=config("depths"),
-                                            num_heads=config("num_heads"), window_size=config("window_size"),
-                                            norm_name=config("decoder_norm"), use_checkpoint=config("use_checkpoint"))}
+                                            **config("architecture"), norm_name=config("decoder_norm"), use_checkpoint=config("use_checkpoint"))}
     loss = config("loss")
     crops = config("batch_size") * config("num_samples")
     generator = torch.Generator().manual_seed(0)
@@ -64,8 +62,8 @@ def main(profile: str = "demo", fusion: str = "mean", timed: bool = True, rounds
     amp = {"device_type": target.type, "dtype": getattr(torch, config("amp_dtype")), "enabled": config("amp")}
     precision = f"amp {config('amp_dtype')}" if config("amp") else "float32"
     print(f"[benchmark_fusion] profile {profile}: configs {get_profile(profile).configs['seg']}, {crops} crops x "
-          f"{images.shape[1]} modalities {tuple(images.shape[2:])}, feature_size {config('feature_size')}, window "
-          f"{config('window_size')}, "
+          f"{images.shape[1]} modalities {tuple(images.shape[2:])}, feature_size {config('architecture')['feature_size']}, "
+          f"window {config('architecture')['window_size']}, "
           f"decoder norm {config('decoder_norm')}, {precision}; late fusion {fusion!r}")
 
     def training_step(network, images, labels, autocast):
@@ -96,17 +94,17 @@ def _time_side_by_side(steps, target: torch.device, rounds: int, steps_per_round
     on_gpu = target.type == "cuda"
     where = torch.cuda.get_device_name(target) if on_gpu else f"{torch.get_num_threads()} threads"
     print(f"  timing on {target} ({where})")
-    times, peaks, round_ratios = {name: [] for name in steps}, {}, []
+    peaks = {}
     for name, step in steps.items():
         if on_gpu:
             torch.cuda.reset_peak_memory_stats(target)
         time_calls(step, warmup, target)
         if on_gpu:
             peaks[name] = torch.cuda.max_memory_allocated(target) / 2**30
-    for _ in range(rounds):
-        for name, step in steps.items():
-            times[name] += time_calls(step, steps_per_round, target)
-        round_ratios.append(sum(times["late"][-steps_per_round:]) / sum(times["early"][-steps_per_round:]))
+    times = alternating_times(steps, rounds, steps_per_round, target)
+    rounds_of = range(0, rounds * steps_per_round, steps_per_round)  # first step of each round
+    round_ratios = [sum(times["late"][start:start + steps_per_round])
+                    / sum(times["early"][start:start + steps_per_round]) for start in rounds_of]
     medians = {name: statistics.median(values) for name, values in times.items()}
     for name in steps:
         spread = f"{1000 * min(times[name]):.1f}-{1000 * max(times[name]):.1f}"
