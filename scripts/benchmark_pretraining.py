@@ -3,6 +3,10 @@ from each and from scratch, evaluate on the test split and under missing modalit
 
     python scripts/benchmark_pretraining.py --profile tiny --seeds 3 --out benchmark_tiny
     python scripts/benchmark_pretraining.py --profile tiny --seeds 3 --out bench --label_fractions 0.1,0.25,1.0
+    # where pre-training can matter on a CPU: 90 unlabelled subjects, long pre-training, the representation
+    # evaluation first, segmentation at 10% and 100% of the labels
+    python scripts/benchmark_pretraining.py --profile small --seeds 3 --out benchmark_small --tasks seg \
+        --inits reconstruction_only,taco,taco_anatomical,scratch
     python scripts/benchmark_pretraining.py --profile full --seeds 1 --out bench_gpu --dataset_dir /data/brats \\
         --inits taco,scratch --tasks seg --skip_missing_modality \\
         --overrides "{'pretrain': {'num_steps': 2000}, 'seg': {'epochs': 50}}"
@@ -12,7 +16,8 @@ from each and from scratch, evaluate on the test split and under missing modalit
 
 Writes OUT/results.csv (init x task x label fraction x seed x metric), OUT/summary.md (mean ± std over
 seeds, paired differences to scratch and to reconstruction-only with p-values) and OUT/plots/. Without
---dataset_dir, demo data (30 subjects, seed --demo_seed) is generated into OUT/data. Run the same
+--dataset_dir, the profile's demo data (30 labelled subjects; small adds 90 unlabelled ones; seed
+--demo_seed) is generated into OUT/data. Run the same
 command again to resume: finished bundle runs are skipped, an interrupted one resumes from its checkpoint.
 """
 
@@ -24,12 +29,13 @@ from taco.utils import as_list
 
 def main(out: str, profile: str = "tiny", seeds: int = 3, dataset_dir: str | None = None,
          inits=",".join(DEFAULT_INITS), tasks=",".join(TASKS), label_fractions=None, skip_missing_modality: bool = False,
-         skip_representation: bool = False, overrides: dict | None = None, demo_subjects: int = 30,
+         skip_representation: bool = False, overrides: dict | None = None, demo_subjects: int | None = None,
          demo_seed: int = 2026, fusion: str = "early") -> None:
     """
     Args:
         out: benchmark folder.
-        profile: tiny (CPU, <= 90 min for 3 seeds on 2 cores), full (paper scale, GPU) or micro (tests).
+        profile: tiny (CPU, <= 90 min for 3 seeds on 2 cores), small (CPU, 3 unlabelled subjects per labelled
+            one, long pre-training; about 2.5 h for the command above), full (paper scale, GPU) or micro (tests).
         seeds: number of seeds (0 .. seeds-1).
         dataset_dir: folder with datalist.json; default: generated demo data in OUT/data.
         inits: comma-separated subset of taco, taco_anatomical, reconstruction_only, intra_only, inter_only,
@@ -40,7 +46,7 @@ def main(out: str, profile: str = "tiny", seeds: int = 3, dataset_dir: str | Non
         skip_representation: do not run the representation evaluation of the frozen encoders.
         overrides: {role: {key: value}} over the profile's bundle keys; roles pretrain, seg, cls, missing_modality,
             representation.
-        demo_subjects: subjects of generated demo data.
+        demo_subjects: labelled subjects of generated demo data (default: the profile's, 30).
         demo_seed: seed of generated demo data (the tests use 7, scripts/demo.sh 0).
         fusion: early or late: how the fine-tuned networks take the modalities (the missing-modality sweep
             fills for early, masks for late).

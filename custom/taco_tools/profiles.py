@@ -7,6 +7,9 @@ One vocabulary for the whole repository:
   window per subject): the tests, which only prove that every stage runs;
 - ``tiny``: the demo profile sized so the whole benchmark (3 seeds, 4 pre-training objectives + scratch,
   seg + cls, the missing-modality sweep) fits 90 minutes on 2 CPU cores;
+- ``small``: where pre-training can matter on a CPU: 3 unlabelled subjects per labelled one, pre-training
+  long enough to move the encoder far from its initialisation, the representation evaluation as the
+  primary read-out and segmentation at 10% and 100% of the labels as the secondary one;
 - ``full``: paper scale on a GPU (``train.json`` + ``gpu.json``).
 """
 
@@ -47,6 +50,8 @@ class Profile:
         configs: ``{role: config file names}`` inside ``bundles/<bundle>/configs``.
         overrides: ``{role: {key: value}}`` passed on the command line.
         label_fractions: default fractions of the training labels for fine-tuning in the benchmark.
+        demo_data: keyword arguments of :func:`taco_tools.demo_data.generate_demo_dataset` (``num_subjects``,
+            ``num_unlabelled``) for a benchmark that generates its data.
     """
 
     name: str
@@ -54,6 +59,7 @@ class Profile:
     configs: dict[str, tuple[str, ...]]
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     label_fractions: tuple[float, ...] = (1.0,)
+    demo_data: dict[str, int] = field(default_factory=lambda: {"num_subjects": 30})
 
     def with_overrides(self, extra: dict[str, dict[str, Any]] | None) -> Profile:
         """A copy with ``extra`` (``{role: {key: value}}``) merged over this profile's overrides."""
@@ -97,6 +103,8 @@ _DEMO_CONFIGS = {"pretrain": ("train.json", "demo.json"), "seg": ("train.json", 
                  "representation": ("evaluate.json", "demo.json")}
 """Each bundle's CPU demo profile."""
 
+_SMALL_PRETRAINING_STEPS = 1200
+
 PROFILES = {
     "demo": Profile(
         name="demo",
@@ -122,6 +130,17 @@ PROFILES = {
                    "seg": {**_ONE_WINDOW, "epochs": 2, "val_interval": 1, "warmup_epochs": 1, "batch_size": 2,
                            "num_samples": 1, "sw_roi_size": [32, 32, 32]},
                    "cls": {**_ONE_WINDOW, "epochs": 3, "val_interval": 1, "warmup_epochs": 1}}),
+    "small": Profile(
+        name="small",
+        description="CPU: demo architecture and fine-tuning at 4 mm; 30 labelled + 90 unlabelled subjects, "
+                    f"{_SMALL_PRETRAINING_STEPS} pre-training steps on all 108 training + unlabelled subjects, "
+                    "seg at 10% and 100% of the labels",
+        configs=_DEMO_CONFIGS,
+        overrides={"pretrain": {"data_list_key": ["training", "unlabelled"], "num_steps": _SMALL_PRETRAINING_STEPS,
+                                "steps_per_epoch": 100, "checkpoint_interval": 100, "warmup_steps": 100,
+                                "log_interval": 50}},
+        label_fractions=(0.1, 1.0),
+        demo_data={"num_subjects": 30, "num_unlabelled": 90}),
     "full": Profile(
         name="full",
         description="paper scale on a GPU: the bundles' train.json + gpu.json (96^3, feature_size 48, "

@@ -1,5 +1,6 @@
 """Profiles: the bundle configs and overrides of each role by profile name, the one vocabulary of tools and tests."""
 
+import json
 import math
 
 import pytest
@@ -15,7 +16,7 @@ def flag(command, name: str) -> str | None:
 
 
 def test_every_profile_names_configs_for_every_role_and_overrides_only_known_roles():
-    assert list(PROFILES) == ["demo", "micro", "tiny", "full"]
+    assert list(PROFILES) == ["demo", "micro", "tiny", "small", "full"]
     for name, profile in PROFILES.items():
         assert profile.name == name and get_profile(name) is profile
         assert set(profile.configs) == set(ROLES) == set(BUNDLES)
@@ -30,7 +31,7 @@ def test_every_config_file_exists_in_its_bundle():
 
 
 def test_unknown_profile_names_the_choices():
-    with pytest.raises(ValueError, match=r"profile must be one of \['demo', 'micro', 'tiny', 'full'\], got 'huge'"):
+    with pytest.raises(ValueError, match=r"profile must be one of \['demo', 'micro', 'tiny', 'small', 'full'\], got 'huge'"):
         get_profile("huge")
 
 
@@ -83,3 +84,19 @@ def test_one_window_profiles_fit_the_demo_field_of_view_into_one_32_cube(name):
         pixdim = get_profile(name).overrides[role]["pixdim"]
         assert [math.ceil(side / spacing) for side, spacing in zip(FIELD_OF_VIEW_MM, pixdim)] == [26, 31, 28]
     assert math.ceil(FIELD_OF_VIEW_MM.max() / 6.0) > 32  # why not 6 mm
+
+
+def test_small_pre_trains_on_the_training_and_unlabelled_subjects_of_its_own_demo_data(tmp_path):
+    small = get_profile("small")
+    assert small.demo_data == {"num_subjects": 30, "num_unlabelled": 90}
+    assert small.label_fractions == (0.1, 1.0) and get_profile("tiny").demo_data == {"num_subjects": 30}
+    for name in ("t1.nii.gz", "t2.nii.gz"):
+        (tmp_path / name).write_bytes(b"x")
+    subject = {"image": ["t1.nii.gz", "t2.nii.gz"]}
+    (tmp_path / "datalist.json").write_text(json.dumps({
+        "modalities": ["t1", "t2"], "training": [{**subject, "subject": "a"}],
+        "unlabelled": [{**subject, "subject": "u1"}, {**subject, "subject": "u2"}]}))
+    parser = small.read_config("pretrain", {"dataset_dir": str(tmp_path)})
+    assert [item["subject"] for item in parser.get_parsed_content("train#dataset#data")] == ["a", "u1", "u2"]
+    assert parser["num_steps"] > 5 * get_profile("demo").read_config("pretrain")["num_steps"]
+    assert small.overrides.keys() == {"pretrain"}  # fine-tuning and evaluation exactly as the demo runs them

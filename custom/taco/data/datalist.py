@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +33,11 @@ def datalist_modalities(path: str | os.PathLike, required: bool = True) -> list[
     return [str(name) for name in modalities]
 
 
-def load_datalist(path: str | os.PathLike, section: str = "training", base_dir: str | os.PathLike | None = None,
-                  required_keys: tuple[str, ...] = ("image",), file_keys: tuple[str, ...] = ("label",)
-                  ) -> list[dict[str, Any]]:
-    """Items of one section of a datalist, with absolute paths that are known to exist.
+def load_datalist(path: str | os.PathLike, section: str | Sequence[str] = "training",
+                  base_dir: str | os.PathLike | None = None, required_keys: tuple[str, ...] = ("image",),
+                  file_keys: tuple[str, ...] = ("label",)) -> list[dict[str, Any]]:
+    """Items of one section of a datalist (or of several, concatenated in order), with absolute paths that are
+    known to exist.
 
     Each item has ``image``: a list with one path per modality (in the order of the top-level
     ``modalities``; ``null`` for a modality the subject lacks, kept as ``None``) or one path to a
@@ -44,12 +46,27 @@ def load_datalist(path: str | os.PathLike, section: str = "training", base_dir: 
     path each (e.g. the demo data's ground truth ``template_coords`` and ``tissue``), resolved and
     checked the same way where an item has them.
 
+    ``section`` may be a list of sections, e.g. ``["training", "unlabelled"]`` to pre-train on the labelled
+    training subjects and on subjects that only have images; each named section must be non-empty.
+
     Raises:
         FileNotFoundError: the datalist or a file it names is missing (subject, modality and path named).
-        ValueError: the section is missing or empty, or an item lacks a ``required_keys`` entry.
+        ValueError: a section is missing or empty, no section is named, or an item lacks a ``required_keys``
+            entry.
     """
     path = Path(path)
     content = _read(path)
+    if not isinstance(section, str):
+        sections = list(section)
+        if not sections:
+            raise InputError(f"datalist {path}: no section named (got an empty list of sections).")
+        return [item for name in sections
+                for item in _load_section(path, content, str(name), base_dir, required_keys, file_keys)]
+    return _load_section(path, content, section, base_dir, required_keys, file_keys)
+
+
+def _load_section(path: Path, content: dict[str, Any], section: str, base_dir: str | os.PathLike | None,
+                  required_keys: tuple[str, ...], file_keys: tuple[str, ...]) -> list[dict[str, Any]]:
     items = content.get(section)
     if not isinstance(items, list) or not items:
         raise InputError(f"datalist {path} has no non-empty section {section!r} "

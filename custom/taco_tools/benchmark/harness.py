@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from taco.utils import read_bundle_config
+from taco.utils import as_list, read_bundle_config
 from taco_tools.benchmark.plan import DEFAULT_INITS, TASKS, fusion_overrides, plan_stages
 from taco_tools.benchmark.report import write_report
 from taco_tools.benchmark.results import collect_results, write_results
@@ -24,7 +24,7 @@ def run_benchmark(out: str | os.PathLike, profile: str = "tiny", seeds: int = 3,
                   inits: Sequence[str] = DEFAULT_INITS, tasks: Sequence[str] = TASKS,
                   label_fractions: Sequence[float] | None = None, missing_modality: bool = True,
                   representation: bool = True, overrides: dict[str, dict[str, Any]] | None = None,
-                  demo_subjects: int = 30, demo_seed: int = 2026, fusion: str = "early",
+                  demo_subjects: int | None = None, demo_seed: int = 2026, fusion: str = "early",
                   log: Callable[[str], None] = print_now) -> dict[str, Any]:
     """Pre-train, fine-tune, evaluate and report; rerunning the same command resumes where it stopped.
 
@@ -32,8 +32,8 @@ def run_benchmark(out: str | os.PathLike, profile: str = "tiny", seeds: int = 3,
         out: benchmark folder: ``runs/`` (one folder per bundle run), ``results.csv``, ``summary.md``, ``plots/``.
         profile: "tiny" (CPU), "full" (paper scale, GPU) or "micro" (tests).
         seeds: number of seeds (0, 1, ...); each runs the whole chain.
-        dataset_dir: folder holding ``datalist.json``; None generates ``demo_subjects`` demo subjects with
-            ``demo_seed`` into ``out/data`` (once).
+        dataset_dir: folder holding ``datalist.json``; None generates the profile's demo data (``demo_data``:
+            labelled and unlabelled subjects) with ``demo_seed`` into ``out/data`` (once).
         inits: initialisations to fine-tune from (pre-training objectives and/or "scratch").
         tasks: "seg" and/or "cls".
         label_fractions: fractions of the training labels to fine-tune with (default: the profile's).
@@ -41,7 +41,7 @@ def run_benchmark(out: str | os.PathLike, profile: str = "tiny", seeds: int = 3,
         representation: run the representation evaluation on each init's frozen encoder.
         overrides: ``{role: {key: value}}`` over the profile (roles: pretrain, seg, cls, missing_modality,
             representation).
-        demo_subjects: subjects of generated demo data.
+        demo_subjects: labelled subjects of generated demo data (default: the profile's).
         demo_seed: seed of generated demo data.
         fusion: "early" or "late": how the fine-tuned networks take the modalities (see
             :func:`~taco_tools.benchmark.plan.fusion_overrides`); ``overrides`` apply over it.
@@ -55,8 +55,9 @@ def run_benchmark(out: str | os.PathLike, profile: str = "tiny", seeds: int = 3,
     if dataset_dir is None:
         dataset_dir = out / "data"
         if not (dataset_dir / DATALIST_FILENAME).is_file():
-            log(f"[benchmark] generating {demo_subjects} demo subjects (seed {demo_seed}) in {dataset_dir}")
-            generate_demo_dataset(dataset_dir, num_subjects=demo_subjects, seed=demo_seed)
+            demo_data = {**chosen.demo_data, **({"num_subjects": demo_subjects} if demo_subjects else {})}
+            log(f"[benchmark] generating demo data {demo_data} (seed {demo_seed}) in {dataset_dir}")
+            generate_demo_dataset(dataset_dir, seed=demo_seed, **demo_data)
     seed_list = list(range(seeds))
     stages = plan_stages(chosen, out, dataset_dir, seed_list, inits, tasks, label_fractions, missing_modality,
                          representation)
@@ -69,8 +70,10 @@ def run_benchmark(out: str | os.PathLike, profile: str = "tiny", seeds: int = 3,
     results = write_results(rows, out / "results.csv")
     datalist = Path(dataset_dir) / DATALIST_FILENAME
     sections = json.loads(datalist.read_text())
+    pretraining_sections = as_list(chosen.overrides["pretrain"].get("data_list_key", "training"))
     dataset = {"datalist": str(datalist), **{name: len(sections.get(name, [])) for name in
-                                             ("training", "validation", "test")}}
+                                             ("training", "validation", "test")},
+               "pretraining": {name: len(sections.get(name, [])) for name in pretraining_sections}}
     report = write_report(rows, out, f"`{chosen.name}`: {chosen.description}; fusion {fusion}",
                           seed_list, dataset, durations)
     log(f"[benchmark] results: {results}\n[benchmark] summary: {report['summary']}\n"

@@ -64,6 +64,11 @@ def _versus(values: Values, key: tuple[str, float, str, str], reference: str) ->
     return f"{comparison.difference:+.4f} (p={p_value})"
 
 
+def _pretraining_data(dataset: dict[str, Any]) -> str:
+    sections = dataset.get("pretraining") or {"training": dataset["training"]}
+    return " and ".join(f"the {count} {section} subjects" for section, count in sections.items())
+
+
 def write_report(rows: Sequence[dict[str, Any]], out: str | os.PathLike, profile: str, seeds: Sequence[int],
                  dataset: dict[str, Any], durations: dict[str, list[float]] | None = None) -> dict[str, Path]:
     """Write ``out/summary.md``, one bar chart per metric and the missing-modality curves under ``out/plots``.
@@ -73,7 +78,8 @@ def write_report(rows: Sequence[dict[str, Any]], out: str | os.PathLike, profile
         out: the benchmark folder.
         profile: one line naming the profile and its size.
         seeds: the seeds run.
-        dataset: ``{"datalist": path, "training": n, "validation": n, "test": n}``.
+        dataset: ``{"datalist": path, "training": n, "validation": n, "test": n}``, optionally
+            ``"pretraining": {section: n}`` (the datalist sections pre-training reads; default the training one).
         durations: ``{stage kind: [seconds]}`` from the runner, reported as run time.
 
     Returns:
@@ -87,7 +93,7 @@ def write_report(rows: Sequence[dict[str, Any]], out: str | os.PathLike, profile
     lines = ["# Does pre-training help? Benchmark summary", "",
              f"- Profile: {profile}.",
              f"- Data: `{dataset['datalist']}`: {dataset['training']} training / {dataset['validation']} validation / "
-             f"{dataset['test']} test subjects. Pre-training reads the training subjects' images; fine-tuning "
+             f"{dataset['test']} test subjects. Pre-training reads the images of {_pretraining_data(dataset)}; fine-tuning "
              "selects its model on the validation split; every number below is on the test split, which "
              "nothing was tuned on.",
              f"- Seeds: {', '.join(map(str, seeds))} (n = {len(seeds)}). Each seed runs the whole chain "

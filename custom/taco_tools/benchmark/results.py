@@ -8,17 +8,19 @@ representation evaluation's CSV.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from taco.engines.encoder_drift import DRIFT_FILE
 from taco_tools.benchmark.plan import Stage
 from taco_tools.benchmark.statistics import summarise
 from taco_tools.results_table import classification_results, segmentation_results
 
-__all__ = ["CONTROL_PREFIX", "FIELDS", "MISSING_MODALITY", "REPRESENTATION", "REPRESENTATION_METRICS",
+__all__ = ["CONTROL_PREFIX", "ENCODER_CHANGE", "FIELDS", "MISSING_MODALITY", "REPRESENTATION", "REPRESENTATION_METRICS",
            "collect_results", "lower_is_better", "modalities_present", "write_results"]
 
 FIELDS = ("init", "task", "label_fraction", "seed", "metric", "value")
@@ -36,6 +38,9 @@ REPRESENTATION_METRICS = {
     ("class_probe", "independent"): ("auc",)}
 """The representation metrics the benchmark reports, by ``(evaluation, crops)``; each becomes the metric
 ``<evaluation>[_<crops>]_<metric>_stage<k>`` (crops named for the correspondence measures, which have both)."""
+ENCODER_CHANGE = "encoder_relative_change"
+"""The representation row of each pre-training run: how far it moved the encoder from its initialisation,
+``||w - w0|| / ||w0||`` (``models/encoder_drift.json``, written by ``taco.engines.EncoderDrift``)."""
 CONTROL_PREFIX = "control_"
 """Rows of the representation evaluation's controls carry the init ``control_<control>`` (e.g. ``control_oracle``)."""
 _PRESENT = re.compile(r"dice_with_(\d+)_modalities")
@@ -59,12 +64,16 @@ def collect_results(stages: Iterable[Stage], region_names: Sequence[str]) -> lis
     ``accuracy``, ``auc``, ``f1``; missing modality: ``dice_mean_over_subsets`` and
     ``dice_with_<k>_modalities`` (mean Dice over the subsets with k modalities present); representation:
     :data:`REPRESENTATION_METRICS` of the encoder under its init and of each control under
-    ``control_<control>``, label fraction 0. The controls do not depend on the encoder except the tissue
+    ``control_<control>``, label fraction 0, and each pre-training run's :data:`ENCODER_CHANGE`. The controls do not depend on the encoder except the tissue
     probe's chance (shuffled labels on the encoder's features), so each seed keeps the first stage's.
     """
     rows = []
     controls_seen = set()
     for stage in stages:
+        if stage.kind == "pretrain":
+            rows.append({"init": stage.init, "task": REPRESENTATION, "label_fraction": 0.0, "seed": stage.seed,
+                         "metric": ENCODER_CHANGE, "value": _encoder_change(stage.folder / "models" / DRIFT_FILE)})
+            continue
         if stage.kind == REPRESENTATION:
             for row in _representation(stage.folder / "representation.csv"):
                 init = stage.init if row["method"] == "encoder" else CONTROL_PREFIX + row["method"]
@@ -105,6 +114,12 @@ def _missing_modality(path: Path) -> dict[str, float]:
         by_size.setdefault(int(row["num_modalities"]), []).append(float(row["value"]))
     return {"dice_mean_over_subsets": summarise([float(row["value"]) for row in rows]).mean,
             **{f"dice_with_{size}_modalities": summarise(group).mean for size, group in sorted(by_size.items())}}
+
+
+def _encoder_change(path: Path) -> float:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: the pre-training run did not complete.")
+    return float(json.loads(path.read_text())["relative_change"])
 
 
 def _representation(path: Path) -> list[dict[str, Any]]:

@@ -19,13 +19,13 @@ from taco_tools.demo_data.montage import save_montage
 from taco_tools.demo_data.mr_physics import (COMPARTMENTS, LESION_TISSUES, MODALITIES, NORMAL_TISSUES, TISSUES,
                                              add_rician_noise, random_bias_field, simulate_contrasts)
 from taco_tools.demo_data.random_fields import smooth_random_field
-from taco_tools.demo_data.subjects import (TISSUE_CLASSES, DemoSubject, assign_splits_and_grades, subject_name,
-                                           synthesize_subject)
+from taco_tools.demo_data.subjects import (GRADE_CYCLE, TISSUE_CLASSES, DemoSubject, assign_splits_and_grades,
+                                           subject_name, synthesize_subject, unlabelled_grades)
 from taco_tools.demo_data.tumour import LABEL_NAMES, LESION_LABELS, TUMOUR_GRADES, TumourGrade, grow_tumour, insert_lesion
 
-__all__ = ["COMPARTMENTS", "DATALIST_FILENAME", "FIELD_OF_VIEW_MM", "LABEL_NAMES", "LESION_LABELS", "LESION_TISSUES",
+__all__ = ["COMPARTMENTS", "DATALIST_FILENAME", "FIELD_OF_VIEW_MM", "GRADE_CYCLE", "LABEL_NAMES", "LESION_LABELS", "LESION_TISSUES",
            "MODALITIES", "MONTAGE_FILENAME", "NORMAL_TISSUES", "TISSUES", "TISSUE_CLASSES", "TUMOUR_GRADES", "DemoSubject",
            "ReferenceAnatomy", "TumourGrade", "add_rician_noise", "apply_mass_effect", "assign_splits_and_grades",
            "deform_tissue_maps", "generate_demo_dataset", "grow_tumour", "insert_lesion", "load_reference_anatomy",
            "random_bias_field", "random_deformation", "save_montage", "save_subject", "simulate_contrasts",
-           "smooth_random_field", "subject_name", "synthesize_subject"]
+           "smooth_random_field", "subject_name", "synthesize_subject", "unlabelled_grades"]

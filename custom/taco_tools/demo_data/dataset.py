@@ -12,7 +12,7 @@ from taco_tools.demo_data.anatomy import check_spacing
 from taco_tools.demo_data.montage import save_montage
 from taco_tools.demo_data.mr_physics import MODALITIES
 from taco_tools.demo_data.subjects import (TISSUE_CLASSES, DemoSubject, assign_splits_and_grades, subject_name,
-                                           subject_rng, synthesize_subject)
+                                           subject_rng, synthesize_subject, unlabelled_grades)
 from taco_tools.demo_data.tumour import LABEL_NAMES
 
 __all__ = ["DATALIST_FILENAME", "MONTAGE_FILENAME", "generate_demo_dataset", "save_subject"]
@@ -24,19 +24,27 @@ per axis, in about a fifth of a subject's disk space; a coarse grid would blur t
 MONTAGE_FILENAME = "montage.png"
 
 
-def save_subject(subject: DemoSubject, out_dir: Path, name: str) -> dict:
+def save_subject(subject: DemoSubject, out_dir: Path, name: str, labelled: bool = True) -> dict:
     """Write one subject's NIfTI files under ``out_dir/name`` and return its datalist entry.
+
+    Args:
+        subject: the subject to write.
+        out_dir: data set folder.
+        name: subject name (folder and file prefix).
+        labelled: write the label and the ground-truth maps too; False writes the four images only, as an
+            unlabelled subject of a pre-training set would have.
 
     Returns:
         ``{"subject", "image": [4 paths in MODALITIES order], "label", "class_label", "template_coords",
-        "tissue"}`` with paths relative to ``out_dir``.
+        "tissue"}`` with paths relative to ``out_dir``; ``{"subject", "image"}`` when not ``labelled``.
     """
     (out_dir / name).mkdir(parents=True, exist_ok=True)
     volumes = {m: np.asarray(subject.images[m], np.float32) for m in MODALITIES}
-    volumes["seg"] = np.asarray(subject.label, np.uint8)
-    volumes["tissue"] = subject.tissue_classes
-    volumes["template_coords"] = np.round(np.moveaxis(subject.template_millimetres(), 0, -1) /
-                                          TEMPLATE_COORDINATE_STEP_MM).astype(np.int16)
+    if labelled:
+        volumes["seg"] = np.asarray(subject.label, np.uint8)
+        volumes["tissue"] = subject.tissue_classes
+        volumes["template_coords"] = np.round(np.moveaxis(subject.template_millimetres(), 0, -1) /
+                                              TEMPLATE_COORDINATE_STEP_MM).astype(np.int16)
     paths = {}
     for key, volume in volumes.items():
         relative = f"{name}/{name}_{key}.nii.gz"
@@ -48,6 +56,8 @@ def save_subject(subject: DemoSubject, out_dir: Path, name: str) -> dict:
         image.set_sform(subject.affine, code=1)
         nib.save(image, out_dir / relative)
         paths[key] = relative
+    if not labelled:
+        return {"subject": name, "image": [paths[m] for m in MODALITIES]}
     return {
         "subject": name,
         "image": [paths[m] for m in MODALITIES],
@@ -58,7 +68,8 @@ def save_subject(subject: DemoSubject, out_dir: Path, name: str) -> dict:
     }
 
 
-def generate_demo_dataset(out_dir: str | Path, num_subjects: int = 20, seed: int = 0, spacing: float = 2.0) -> Path:
+def generate_demo_dataset(out_dir: str | Path, num_subjects: int = 20, seed: int = 0, spacing: float = 2.0,
+                          num_unlabelled: int = 0) -> Path:
     """Write a demo data set: NIfTI volumes, ``datalist.json`` and ``montage.png``.
 
     Layout: ``out_dir/demo_000/demo_000_{t1,t1ce,t2,flair,seg}.nii.gz`` (images float32, label uint8,
@@ -68,17 +79,25 @@ def generate_demo_dataset(out_dir: str | Path, num_subjects: int = 20, seed: int
     ``{"subject", "image", "label", "class_label", "template_coords", "tissue"}``, paths relative to
     ``out_dir``) and ``out_dir/montage.png`` (one tumour subject, high grade if any).
 
+    ``num_unlabelled`` more subjects (named after the labelled ones, the same mix of tumour grades) are
+    written with their four images only and listed in an ``unlabelled`` section, for pre-training on many
+    more subjects than are labelled. They never change the labelled subjects: the same ``seed`` and
+    ``num_subjects`` give the same labelled data set with or without them.
+
     Args:
         out_dir: output folder, created if needed.
-        num_subjects: number of subjects, >= 1.
+        num_subjects: number of labelled subjects (split 6:1:3 into training, validation, test), >= 1.
         seed: random seed; the same seed gives the same image data.
         spacing: isotropic voxel size in mm, > 0.
+        num_unlabelled: number of image-only subjects in the ``unlabelled`` section, >= 0.
 
     Returns:
         Path of the written ``datalist.json``.
     """
     if num_subjects < 1:
         raise ValueError(f"num_subjects must be >= 1, got {num_subjects!r}.")
+    if num_unlabelled < 0:
+        raise ValueError(f"num_unlabelled must be >= 0, got {num_unlabelled!r}.")
     check_spacing(spacing)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -93,6 +112,10 @@ def generate_demo_dataset(out_dir: str | Path, num_subjects: int = 20, seed: int
         if index == montage_subject:
             description = "no tumour" if grade == "none" else f"{grade} grade tumour"
             save_montage(subject, out_dir / MONTAGE_FILENAME, f"{subject_name(index)}: {description}")
+    unlabelled = []
+    for index, grade in enumerate(unlabelled_grades(num_unlabelled, seed), start=num_subjects):
+        subject = synthesize_subject(subject_rng(seed, index), grade, spacing)
+        unlabelled.append(save_subject(subject, out_dir, subject_name(index), labelled=False))
 
     datalist = {
         "name": "TACO demo brain MRI",
@@ -107,6 +130,8 @@ def generate_demo_dataset(out_dir: str | Path, num_subjects: int = 20, seed: int
         "spacing": [float(spacing)] * 3,
         **{split: [entries[k] for k in members] for split, members in splits.items()},
     }
+    if unlabelled:
+        datalist["unlabelled"] = unlabelled
     datalist_path = out_dir / DATALIST_FILENAME
     datalist_path.write_text(json.dumps(datalist, indent=2) + "\n")
     return datalist_path

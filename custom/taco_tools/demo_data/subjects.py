@@ -14,12 +14,14 @@ from taco_tools.demo_data.mr_physics import (COMPARTMENTS, NOISE_LEVEL_RANGE, SI
 from taco_tools.demo_data.tumour import (LESION_LABELS, TUMOUR_GRADES, TUMOUR_RADIUS_MM_RANGE, TumourGrade,
                                          grow_tumour, insert_lesion, pick_tumour_centre)
 
-__all__ = ["TISSUE_CLASSES", "DemoSubject", "assign_splits_and_grades", "subject_name", "subject_rng",
-           "synthesize_subject"]
+__all__ = ["GRADE_CYCLE", "TISSUE_CLASSES", "DemoSubject", "assign_splits_and_grades", "subject_name", "subject_rng",
+           "synthesize_subject", "unlabelled_grades"]
 
 TISSUE_CLASSES = {0: "background", 1: "csf", 2: "grey_matter", 3: "white_matter", 4: "necrotic_core", 5: "oedema",
                   6: "enhancing_tumour"}
 """Values of the tissue label map: the dominant normal tissue, or the lesion compartment where the label has one."""
+GRADE_CYCLE: tuple[TumourGrade, ...] = ("high", "none", "low", "none")
+"""Tumour grades are dealt in this cycle: about half the subjects carry a tumour, both grades appear."""
 _LESION_TISSUE_CLASS = {LESION_LABELS["necrosis"]: 4, LESION_LABELS["oedema"]: 5, LESION_LABELS["enhancing_tumour"]: 6}
 
 
@@ -127,7 +129,7 @@ def assign_splits_and_grades(
         split name -> subject indices, and the grade of each subject index.
     """
     order = rng.permutation(num_subjects)
-    cycle = ("high", "none", "low", "none")
+    cycle = GRADE_CYCLE
     splits, grades = {}, [None] * num_subjects
     start = position = 0
     for split, size in split_sizes(num_subjects).items():
@@ -141,6 +143,17 @@ def assign_splits_and_grades(
             grades[index] = str(grade)
         splits[split] = sorted(int(index) for index in members)
     return splits, grades
+
+
+def unlabelled_grades(num_subjects: int, seed: int) -> list[TumourGrade]:
+    """Tumour grades of ``num_subjects`` unlabelled subjects: the :data:`GRADE_CYCLE` mix, shuffled.
+
+    Drawn from their own stream of ``seed`` (spawn key 2), so adding unlabelled subjects never changes the
+    labelled ones, their splits or their grades.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2,)))
+    grades = [GRADE_CYCLE[k % len(GRADE_CYCLE)] for k in range(num_subjects)]
+    return [str(grade) for grade in rng.permutation(grades)] if grades else []
 
 
 def subject_name(index: int) -> str:

@@ -62,3 +62,16 @@ def test_null_modalities_are_kept_as_none(datalist):
     datalist.write_text(json.dumps(content))
     (item,) = load_datalist(datalist)
     assert item["image"] == [None, str(datalist.parent / "a_t2.nii.gz")]
+
+
+def test_several_sections_are_concatenated_in_order(datalist):
+    content = json.loads(datalist.read_text())
+    content["unlabelled"] = [{"subject": "u", "image": ["a_t1.nii.gz", "a_t2.nii.gz"]}]
+    datalist.write_text(json.dumps(content))
+    items = load_datalist(datalist, ["unlabelled", "training"])
+    assert [item["subject"] for item in items] == ["u", "a"]
+    assert items[1] == load_datalist(datalist, "training")[0]
+    with pytest.raises(ValueError, match="no non-empty section 'validation'"):
+        load_datalist(datalist, ["training", "validation"])
+    with pytest.raises(ValueError, match="no section named"):
+        load_datalist(datalist, [])

@@ -45,8 +45,11 @@ def test_results_have_every_metric(benchmark):
         rows = list(csv.DictReader(stream))
     metrics = {(row["init"], row["task"], row["metric"]) for row in rows}
     assert metrics == {("taco", "seg", f"{name}_{channel}") for name in ("dice", "hd95")
-                       for channel in ("mean", "TC", "WT", "ET")}
-    assert {row["seed"] for row in rows} == {"0"} and {row["label_fraction"] for row in rows} == {"1.0"}
+                       for channel in ("mean", "TC", "WT", "ET")} | {("taco", "representation", "encoder_relative_change")}
+    (change,) = [float(row["value"]) for row in rows if row["metric"] == "encoder_relative_change"]
+    assert 0 < change < 1  # two steps moved the encoder, not far
+    assert {row["seed"] for row in rows} == {"0"}
+    assert {row["label_fraction"] for row in rows if row["task"] == "seg"} == {"1.0"}
 
 
 def test_summary_and_plots_are_written(benchmark):

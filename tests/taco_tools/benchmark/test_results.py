@@ -1,6 +1,7 @@
 """results.csv rows from the files the evaluation and missing-modality bundles write."""
 
 import csv
+import json
 import math
 
 import pytest
@@ -31,8 +32,14 @@ def missing_modality(folder):
         csv.writer(stream).writerows([("fill", "subset", "num_modalities", "metric", "channel", "value"), *rows])
 
 
+def pretraining(folder, change):
+    (folder / "models").mkdir(parents=True)
+    (folder / "models" / "encoder_drift.json").write_text(json.dumps({"steps": 4, "relative_change": change}))
+
+
 @pytest.fixture
 def stages(tmp_path):
+    pretraining(tmp_path / "pre", 0.25)
     seg_eval(tmp_path / "seg")
     cls_eval(tmp_path / "cls")
     missing_modality(tmp_path / "mm")
@@ -52,7 +59,8 @@ def test_rows_per_stage_and_metric(stages):
     assert values[("missing_modality", "dice_mean_over_subsets")] == pytest.approx(0.4)
     assert values[("missing_modality", "dice_with_1_modalities")] == pytest.approx(0.3)
     assert values[("missing_modality", "dice_with_2_modalities")] == pytest.approx(0.6)
-    assert len(rows) == 8 + 3 + 3
+    assert values[("representation", "encoder_relative_change")] == 0.25
+    assert len(rows) == 1 + 8 + 3 + 3
     cls_row = next(row for row in rows if row["task"] == "cls")
     assert (cls_row["init"], cls_row["seed"], cls_row["label_fraction"]) == ("scratch", 1, 0.25)
 
@@ -60,6 +68,8 @@ def test_rows_per_stage_and_metric(stages):
 def test_missing_outputs_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="metrics.csv not found"):
         collect_results([Stage("evaluate cls", 0, "taco", "cls", 1.0, tmp_path, ())], [])
+    with pytest.raises(FileNotFoundError, match="encoder_drift.json not found"):
+        collect_results([Stage("pretrain", 0, "taco", None, None, tmp_path, ())], [])
 
 
 def test_csv_has_one_row_per_result(stages, tmp_path):

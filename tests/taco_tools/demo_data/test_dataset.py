@@ -151,3 +151,32 @@ def test_a_voxel_and_its_ground_truth_match_in_another_subject_show_the_same_tis
     assert np.mean(tissue[1][match] == tissue[0][sample]) > 0.8
     shuffled = np.random.default_rng(1).permutation(match)
     assert np.mean(tissue[1][shuffled] == tissue[0][sample]) < 0.6
+
+
+def test_unlabelled_subjects_have_images_only_and_leave_the_labelled_ones_unchanged(tmp_path):
+    plain_path = demo.generate_demo_dataset(tmp_path / "a", num_subjects=2, seed=3, spacing=8.0)
+    with_path = demo.generate_demo_dataset(tmp_path / "b", num_subjects=2, seed=3, spacing=8.0, num_unlabelled=3)
+    plain, with_unlabelled = json.loads(plain_path.read_text()), json.loads(with_path.read_text())
+    assert "unlabelled" not in plain
+    assert {key: value for key, value in with_unlabelled.items() if key != "unlabelled"} == plain
+    for a, b in zip(read_images(plain_path), read_images(with_path)):
+        np.testing.assert_array_equal(a, b)
+    unlabelled = with_unlabelled["unlabelled"]
+    assert [entry["subject"] for entry in unlabelled] == ["demo_002", "demo_003", "demo_004"]
+    assert all(set(entry) == {"subject", "image"} and len(entry["image"]) == 4 for entry in unlabelled)
+    assert sorted(path.name for path in (tmp_path / "b" / "demo_002").iterdir()) == \
+        sorted(f"demo_002_{m}.nii.gz" for m in demo.MODALITIES)
+    images = [np.asarray(nib.load(tmp_path / "b" / path).dataobj) for entry in unlabelled for path in entry["image"]]
+    assert all(image.shape == read_images(plain_path)[0].shape for image in images)
+    assert not np.array_equal(images[0], images[4])  # different subjects
+
+
+def test_unlabelled_grades_mix_like_the_labelled_ones_and_depend_only_on_the_seed():
+    grades = demo.unlabelled_grades(8, seed=1)
+    assert sorted(grades) == sorted(demo.GRADE_CYCLE * 2)
+    assert grades == demo.unlabelled_grades(8, seed=1) and demo.unlabelled_grades(0, seed=1) == []
+
+
+def test_negative_unlabelled_count_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="num_unlabelled must be >= 0, got -1"):
+        demo.generate_demo_dataset(tmp_path, num_subjects=1, num_unlabelled=-1)
