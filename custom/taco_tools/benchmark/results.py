@@ -64,15 +64,18 @@ def collect_results(stages: Iterable[Stage], region_names: Sequence[str]) -> lis
     ``accuracy``, ``auc``, ``f1``; missing modality: ``dice_mean_over_subsets`` and
     ``dice_with_<k>_modalities`` (mean Dice over the subsets with k modalities present); representation:
     :data:`REPRESENTATION_METRICS` of the encoder under its init and of each control under
-    ``control_<control>``, label fraction 0, and each pre-training run's :data:`ENCODER_CHANGE`. The controls do not depend on the encoder except the tissue
+    ``control_<control>``, label fraction 0, and each pre-training run's :data:`ENCODER_CHANGE` (none for a
+    run that a version before it was measured did, as in a benchmark resumed across an upgrade). The controls do not depend on the encoder except the tissue
     probe's chance (shuffled labels on the encoder's features), so each seed keeps the first stage's.
     """
     rows = []
     controls_seen = set()
     for stage in stages:
         if stage.kind == "pretrain":
-            rows.append({"init": stage.init, "task": REPRESENTATION, "label_fraction": 0.0, "seed": stage.seed,
-                         "metric": ENCODER_CHANGE, "value": _encoder_change(stage.folder / "models" / DRIFT_FILE)})
+            drift = stage.folder / "models" / DRIFT_FILE
+            if drift.is_file():  # absent from runs of versions before it was measured
+                rows.append({"init": stage.init, "task": REPRESENTATION, "label_fraction": 0.0, "seed": stage.seed,
+                             "metric": ENCODER_CHANGE, "value": float(json.loads(drift.read_text())["relative_change"])})
             continue
         if stage.kind == REPRESENTATION:
             for row in _representation(stage.folder / "representation.csv"):
@@ -114,12 +117,6 @@ def _missing_modality(path: Path) -> dict[str, float]:
         by_size.setdefault(int(row["num_modalities"]), []).append(float(row["value"]))
     return {"dice_mean_over_subsets": summarise([float(row["value"]) for row in rows]).mean,
             **{f"dice_with_{size}_modalities": summarise(group).mean for size, group in sorted(by_size.items())}}
-
-
-def _encoder_change(path: Path) -> float:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: the pre-training run did not complete.")
-    return float(json.loads(path.read_text())["relative_change"])
 
 
 def _representation(path: Path) -> list[dict[str, Any]]:

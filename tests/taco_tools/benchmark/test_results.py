@@ -68,8 +68,15 @@ def test_rows_per_stage_and_metric(stages):
 def test_missing_outputs_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="metrics.csv not found"):
         collect_results([Stage("evaluate cls", 0, "taco", "cls", 1.0, tmp_path, ())], [])
-    with pytest.raises(FileNotFoundError, match="encoder_drift.json not found"):
-        collect_results([Stage("pretrain", 0, "taco", None, None, tmp_path, ())], [])
+
+
+def test_a_pre_training_run_without_its_drift_file_gives_no_row(tmp_path):
+    """A run by a version before the drift was measured, e.g. in a benchmark resumed across an upgrade."""
+    pretraining(tmp_path / "new", 0.5)
+    (tmp_path / "old" / "models").mkdir(parents=True)
+    rows = collect_results([Stage("pretrain", 0, "taco", None, None, tmp_path / "old", ()),
+                            Stage("pretrain", 1, "taco", None, None, tmp_path / "new", ())], [])
+    assert [(row["seed"], row["value"]) for row in rows] == [(1, 0.5)]
 
 
 def test_csv_has_one_row_per_result(stages, tmp_path):
