@@ -228,6 +228,8 @@ def reference_inter_instance_loss(
     valid2: torch.Tensor | None = None,
     negatives_with_replacement: bool = False,
     pair_mean: str = "used",
+    reverse_pairs: str | torch.Tensor = "swapped",
+    subjects: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Inter-instance partial alignment loss on mutual nearest neighbours, one pair and anchor at a time.
 
@@ -239,19 +241,27 @@ def reference_inter_instance_loss(
         valid1, valid2: optional ``(S, T)`` bool, the tokens of each image that take part.
         negatives_with_replacement: each positive's negative drawn on its own, all positives kept.
         pair_mean: "used": mean over the pairs with an anchor; "all": over every drawn pair (0 for none).
+        reverse_pairs: "swapped": the reverse direction ranks ``tokens1[p]`` against ``tokens2[q]`` for the
+            same pairs; "redrawn": for pairs drawn again after the first ones; a ``(P, 2)`` tensor: those pairs.
+        subjects: optional ``(S,)`` subject identities; a pair of one subject then scores nothing (skipped).
     """
     num_subjects, num_tokens, _ = tokens1.shape
     if num_subjects < 2:
         return _zero_on_graph(tokens1, tokens2)
     device = tokens1.device
-    if pairs is None:
-        num_pairs = min(max_pairs, num_subjects * (num_subjects - 1))
+
+    def draw(count: int) -> list[tuple[int, int]]:
         pair_keys = torch.rand((num_subjects, num_subjects), generator=generator, dtype=torch.float32, device=device)
         pair_keys.fill_diagonal_(float("-inf"))
-        largest = torch.sort(pair_keys.flatten(), descending=True, stable=True).indices[:num_pairs]
-        pairs = [(index // num_subjects, index % num_subjects) for index in largest.tolist()]
+        largest = torch.sort(pair_keys.flatten(), descending=True, stable=True).indices[:count]
+        return [(index // num_subjects, index % num_subjects) for index in largest.tolist()]
+
+    pairs = draw(min(max_pairs, num_subjects * (num_subjects - 1))) if pairs is None else \
+        [(p, q) for p, q in pairs.tolist()]
+    if isinstance(reverse_pairs, torch.Tensor):
+        backward_pairs = [(p, q) for p, q in reverse_pairs.tolist()]
     else:
-        pairs = [(p, q) for p, q in pairs.tolist()]
+        backward_pairs = pairs if reverse_pairs == "swapped" else draw(len(pairs))
     uniforms = torch.rand(
         (2, len(pairs), num_tokens, num_neighbours), generator=generator, dtype=torch.float32, device=device
     )
@@ -259,11 +269,14 @@ def reference_inter_instance_loss(
     direction_losses = []
     for direction in (0, 1):
         pair_losses = []
-        for j, (p, q) in enumerate(pairs):
+        for j, (p, q) in enumerate(pairs if direction == 0 else backward_pairs):
             a, b = (tokens1[p], tokens2[q]) if direction == 0 else (tokens2[q], tokens1[p])
             valid_a, valid_b = (_row(valid1, p), _row(valid2, q))[::1 if direction == 0 else -1]
-            pair_loss = _inter_direction_loss(a, b, uniforms[direction, j], num_neighbours, margin, valid_a, valid_b,
-                                              negatives_with_replacement)
+            if subjects is not None and int(subjects[p]) == int(subjects[q]):
+                pair_loss = None  # the authors' code skips a pair of one subject
+            else:
+                pair_loss = _inter_direction_loss(a, b, uniforms[direction, j], num_neighbours, margin, valid_a,
+                                                  valid_b, negatives_with_replacement)
             if pair_loss is not None:
                 pair_losses.append(pair_loss)
             elif pair_mean == "all":

@@ -1,5 +1,6 @@
 """The pre-training bundle's ``objective`` key sets the loss weights (parsed, not run)."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,29 @@ def test_upstream_switches_reach_the_inter_loss_and_are_off_by_default():
     assert (inter.negatives_with_replacement, inter.pair_mean) == (False, "used")
     inter = parser(inter_negatives_with_replacement="true", inter_pair_mean="all").get_parsed_content("loss").inter
     assert (inter.negatives_with_replacement, inter.pair_mean) == (True, "all")
+
+
+def test_the_other_upstream_switches_reach_the_inter_loss_and_are_off_by_default():
+    inter = parser().get_parsed_content("loss").inter
+    assert (inter.reverse_pairs, inter.skip_same_subject) == ("swapped", False)
+    inter = parser(inter_reverse_pairs="redrawn", inter_skip_same_subject="true").get_parsed_content("loss").inter
+    assert (inter.reverse_pairs, inter.skip_same_subject) == ("redrawn", True)
+
+
+def test_batches_mix_labelled_and_unlabelled_subjects_and_carry_only_images_and_names(demo_datalist, tmp_path):
+    """Several datalist sections, only some with labels, collate into one batch (labels never reach it)."""
+    content = json.loads(demo_datalist.read_text())
+    for item in (item for section in ("training", "test") for item in content[section]):
+        item["image"] = [str(demo_datalist.parent / path) for path in item["image"]]
+        item.update({key: str(demo_datalist.parent / item[key]) for key in ("label", "template_coords", "tissue")})
+    content["unlabelled"] = [{"subject": f"u_{item['subject']}", "image": item["image"]} for item in content["test"]]
+    datalist = tmp_path / "datalist.json"
+    datalist.write_text(json.dumps(content))
+    config = parser("demo.json", data_list_file_path=str(datalist), data_list_key=["training", "unlabelled"],
+                    batch_size=len(content["training"]) + len(content["unlabelled"]), cache_rate=0.0, num_workers=0,
+                    pixdim=[6.5, 6.5, 6.5])
+    config["train#dataloader#shuffle"] = False  # a labelled subject first: its keys are the ones collated
+    batch = next(iter(config.get_parsed_content("train#dataloader")))
+    assert sorted(batch["subject"]) == sorted([item["subject"] for item in content["training"]] +
+                                              [item["subject"] for item in content["unlabelled"]])
+    assert set(batch) == {"image1", "image2", "distinct", "modality_pair", "subject"}

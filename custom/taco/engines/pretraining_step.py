@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from contextlib import nullcontext
 from typing import Any
 
@@ -13,7 +15,7 @@ from taco.networks.tokens import foreground_tokens, token_grid
 from taco.transforms.paired_views import view_counterparts
 from taco.utils.input_errors import InputError
 
-__all__ = ["PretrainingStep", "encoder_gradient_norms", "same_device"]
+__all__ = ["PretrainingStep", "encoder_gradient_norms", "same_device", "subject_ids"]
 
 TERMS = ("reconstruction", "intra", "inter")
 
@@ -37,6 +39,13 @@ def encoder_gradient_norms(network: torch.nn.Module, terms: dict[str, torch.Tens
                     squares = squares + gradient.detach().float().square().sum()
         norms[f"grad_norm_{name}"] = squares.sqrt()
     return norms
+
+
+def subject_ids(names: Sequence[str]) -> torch.Tensor:
+    """``(S,)`` int64 identity of each subject name, the same in every process (a 64-bit BLAKE2 hash), so
+    that subjects gathered from several ranks can be compared."""
+    return torch.tensor([int.from_bytes(hashlib.blake2b(str(name).encode(), digest_size=8).digest(), "little",
+                                        signed=True) for name in names], dtype=torch.int64)
 
 
 def same_device(placed: torch.device, requested: torch.device | str) -> bool:
@@ -79,6 +88,9 @@ class PretrainingStep:
     terms can be read in the console and TensorBoard. The encoder is the network's ``encoder``
     attribute (all parameters of a network without one).
 
+    When the batch holds ``subject_key`` (the datalist's subject names) the loss gets their identities
+    (:func:`subject_ids`), for the inter-instance term's ``skip_same_subject``.
+
     When the batch holds ``offset_key`` and ``flips_key`` (written by
     :class:`~taco.transforms.RandPairedViewsd`: the two images were cropped and flipped independently),
     the intra term's token correspondence comes from them (:func:`~taco.transforms.view_counterparts`).
@@ -93,11 +105,13 @@ class PretrainingStep:
         gradient_norm_interval: report per-term encoder gradient norms every this many iterations; 0: never.
         offset_key: batch key of the ``(S, 3)`` offset between independently cropped views, in voxels.
         flips_key: batch key of the ``(S, 2, 3)`` flipped axes of the two views.
+        subject_key: batch key of the subject names.
     """
 
     def __init__(self, seed: int = 20, first_key: str = "image1", second_key: str = "image2",
                  distinct_key: str = "distinct", token_foreground_fraction: float = 0.0,
-                 gradient_norm_interval: int = 0, offset_key: str = "view_offset", flips_key: str = "view_flips"):
+                 gradient_norm_interval: int = 0, offset_key: str = "view_offset", flips_key: str = "view_flips",
+                 subject_key: str = "subject"):
         if not 0.0 <= token_foreground_fraction <= 1.0:
             raise InputError("config key 'token_foreground_fraction' must be in [0, 1], "
                              f"got {token_foreground_fraction}.")
@@ -109,6 +123,7 @@ class PretrainingStep:
         self.token_foreground_fraction = float(token_foreground_fraction)
         self.gradient_norm_interval = int(gradient_norm_interval)
         self.view_keys = (offset_key, flips_key)
+        self.subject_key = subject_key
         self._generator: torch.Generator | None = None
         self._pending_state: torch.Tensor | None = None
 
@@ -174,9 +189,10 @@ class PretrainingStep:
         tokens1, tokens2, valid1, valid2, counterpart = (
             column[0] if isinstance(tokens, torch.Tensor) else (None if column[0] is None else list(column))
             for column in zip(*per_stage))
+        subjects = subject_ids(batch[self.subject_key]).to(device) if self.subject_key in batch else None
         terms = engine.loss_function(reconstruction.float(), images, tokens1, tokens2, distinct, self.generator(device),
                                      valid1=valid1, valid2=valid2, iteration=engine.state.iteration,
-                                     counterpart=counterpart)
+                                     counterpart=counterpart, subjects=subjects)
         gradient_norms = {}
         if self.gradient_norm_interval and engine.state.iteration % self.gradient_norm_interval == 0:
             gradient_norms = encoder_gradient_norms(engine.network, terms)

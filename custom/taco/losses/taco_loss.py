@@ -100,7 +100,7 @@ class TacoLoss(nn.Module):
     def forward(self, reconstruction: torch.Tensor, target: torch.Tensor, tokens1: TokenInput, tokens2: TokenInput,
                 distinct: torch.Tensor | None = None, generator: torch.Generator | None = None,
                 valid1: MaskInput = None, valid2: MaskInput = None, iteration: int | None = None,
-                counterpart: MaskInput = None) -> dict[str, torch.Tensor]:
+                counterpart: MaskInput = None, subjects: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """
         Args:
             reconstruction: ``(2S, 1, D, H, W)`` decoder output.
@@ -116,6 +116,8 @@ class TacoLoss(nn.Module):
                 of the second image at the place of each token of the first (-1: outside the second
                 image). The intra term then pairs token ``i`` with ``counterpart[i]`` and scores only tokens
                 with a counterpart. Default: token ``i`` of both images lies at the same place.
+            subjects: optional ``(S,)`` integer subject identities, for the inter-instance term's
+                ``skip_same_subject`` (gathered across ranks with the tokens).
 
         Several token stages: ``tokens1``, ``tokens2`` (and ``valid1``, ``valid2``, ``counterpart`` when
         given) are sequences with one entry per stage; each topology term is the mean of its value over
@@ -140,7 +142,7 @@ class TacoLoss(nn.Module):
                 per_stage["intra"].append(self.intra(geometry1, intra_geometry2, distinct=distinct,
                                                      generator=generator))
             if self.weights["inter"] > 0:
-                per_stage["inter"].append(self._inter(geometry1, geometry2, generator))
+                per_stage["inter"].append(self._inter(geometry1, geometry2, generator, subjects))
         for name, values in per_stage.items():
             if values:
                 terms[name] = values[0] if len(values) == 1 else torch.stack(values).mean()
@@ -159,16 +161,18 @@ class TacoLoss(nn.Module):
             return 1.0
         return min(1.0, max(0, iteration) / self.topology_warmup_steps)
 
-    def _inter(self, geometry1: TokenGeometry, geometry2: TokenGeometry,
-               generator: torch.Generator | None) -> torch.Tensor:
+    def _inter(self, geometry1: TokenGeometry, geometry2: TokenGeometry, generator: torch.Generator | None,
+               subjects: torch.Tensor | None = None) -> torch.Tensor:
         ranks = world_size()
         if not self.inter_across_ranks or ranks == 1:
-            return self.inter(geometry1, geometry2, generator=generator)
+            return self.inter(geometry1, geometry2, generator=generator, subjects=subjects)
         # one collective for both token sets: (S, 2, T, C) -> (W * S, 2, T, C)
         gathered = gather_across_ranks(torch.stack([geometry1.tokens, geometry2.tokens], dim=1))
         valid1 = valid2 = None
         if geometry1.valid is not None or geometry2.valid is not None:
             members = gather_across_ranks(torch.stack([geometry1.members, geometry2.members], dim=1).to(torch.uint8))
             valid1, valid2 = members[:, 0].bool(), members[:, 1].bool()
+        if subjects is not None:
+            subjects = gather_across_ranks(subjects.to(geometry1.tokens.device))
         return scale_gradient(self.inter(gathered[:, 0], gathered[:, 1], generator=generator, valid1=valid1,
-                                         valid2=valid2), ranks)
+                                         valid2=valid2, subjects=subjects), ranks)

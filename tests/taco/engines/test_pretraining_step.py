@@ -4,7 +4,7 @@ from ignite.engine import Events
 from monai.engines import SupervisedTrainer
 
 from taco.engines import PretrainingStep
-from taco.engines.pretraining_step import encoder_gradient_norms, same_device
+from taco.engines.pretraining_step import encoder_gradient_norms, same_device, subject_ids
 from taco.losses import TacoLoss
 from taco.networks import TacoPretrainingNetwork
 from taco.transforms import view_counterparts
@@ -93,6 +93,28 @@ class MaskRecordingLoss(TacoLoss):
     def forward(self, *args, valid1=None, valid2=None, **options):
         self.masks = (valid1, valid2)
         return super().forward(*args, valid1=valid1, valid2=valid2, **options)
+
+
+class SubjectRecordingLoss(TacoLoss):
+    """TacoLoss keeping the subject identities it was given."""
+
+    def forward(self, *args, subjects=None, **options):
+        self.subjects = subjects
+        return super().forward(*args, subjects=subjects, **options)
+
+
+def test_subject_names_in_the_batch_reach_the_loss_as_identities():
+    loss = SubjectRecordingLoss()
+    trainer = make_trainer(PretrainingStep(), {**fixed_batch(), "subject": ["brats_001", "brats_002"]}, 1)
+    trainer.loss_function = loss
+    trainer.run()
+    assert loss.subjects.dtype == torch.int64 and loss.subjects.tolist() == subject_ids(["brats_001", "brats_002"]).tolist()
+    assert loss.subjects[0] != loss.subjects[1]
+    assert subject_ids(["a", "b", "a"]).tolist()[0] == subject_ids(["a"]).item()  # the same name, the same id
+    trainer = make_trainer(PretrainingStep(), fixed_batch(), 1)
+    trainer.loss_function = loss
+    trainer.run()
+    assert loss.subjects is None
 
 
 def test_foreground_tokens_are_the_only_valid_ones():

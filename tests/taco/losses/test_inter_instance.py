@@ -262,3 +262,70 @@ def test_negatives_with_replacement_match_the_reference_when_every_token_is_matc
 def test_unknown_pair_mean_is_refused():
     with pytest.raises(ValueError, match="pair_mean must be 'used' or 'all', got 'some'"):
         InterInstanceRankingLoss(pair_mean="some")
+
+
+@pytest.mark.parametrize("pairs", [None, torch.tensor([[0, 1], [1, 2], [2, 0], [0, 2]])])
+@pytest.mark.parametrize("pair_mean", ["used", "all"])
+def test_redrawn_reverse_pairs_match_their_loop_reference_and_change_the_value(pairs, pair_mean):
+    tokens1, tokens2 = shared_anatomy(3, 24, 16, seed=5)
+    options = {"margin": 0.8, "max_pairs": 4, "pair_mean": pair_mean}
+    redrawn = assert_matches_reference(tokens1, tokens2, pairs, reverse_pairs="redrawn", **options)
+    swapped = InterInstanceRankingLoss(**options)(tokens1, tokens2, generator=seeded(), pairs=pairs)
+    assert redrawn > 0 and redrawn.item() != pytest.approx(swapped.item(), abs=1e-6)
+
+
+def test_given_reverse_pairs_are_the_reverse_direction_s_and_the_swapped_ones_give_the_default():
+    tokens1, tokens2 = shared_anatomy(3, 24, 16, seed=6)
+    pairs, reverse = torch.tensor([[0, 1], [2, 0]]), torch.tensor([[1, 2], [0, 2]])
+    loss = InterInstanceRankingLoss(margin=0.8, reverse_pairs="redrawn")
+    fast = loss(tokens1, tokens2, generator=seeded(), pairs=pairs, reverse_pairs=reverse)
+    reference = reference_inter_instance_loss(tokens1, tokens2, generator=seeded(), pairs=pairs, margin=0.8,
+                                              reverse_pairs=reverse)
+    torch.testing.assert_close(fast, reference, **TOLERANCE)
+    same = loss(tokens1, tokens2, generator=seeded(), pairs=pairs, reverse_pairs=pairs)
+    default = InterInstanceRankingLoss(margin=0.8)(tokens1, tokens2, generator=seeded(), pairs=pairs)
+    torch.testing.assert_close(same, default, **TOLERANCE)
+    with pytest.raises(ValueError, match=r"reverse_pairs must have the shape of pairs \(2, 2\), got \(1, 2\)"):
+        loss(tokens1, tokens2, generator=seeded(), pairs=pairs, reverse_pairs=reverse[:1])
+
+
+def one_subject_twice(pair_mean="used", pairs=None, **options):
+    """Subject 0 appears twice (rows 0 and 2, identical tokens, as in a batch gathered across ranks)."""
+    tokens1, tokens2 = shared_anatomy(3, 24, 16, seed=7)
+    tokens1, tokens2 = (torch.cat([tokens[:2], tokens[:1]]).detach().requires_grad_() for tokens in (tokens1, tokens2))
+    subjects = torch.tensor([10, 11, 10])
+    skipped = InterInstanceRankingLoss(margin=0.8, pair_mean=pair_mean, skip_same_subject=True, **options)(
+        tokens1, tokens2, generator=seeded(), pairs=pairs, subjects=subjects)
+    reference = reference_inter_instance_loss(tokens1, tokens2, generator=seeded(), pairs=pairs, margin=0.8,
+                                              pair_mean=pair_mean, subjects=subjects, **options)
+    kept = InterInstanceRankingLoss(margin=0.8, pair_mean=pair_mean, **options)(tokens1, tokens2, generator=seeded(),
+                                                                                 pairs=pairs)
+    return skipped, reference, kept, (tokens1, tokens2)
+
+
+@pytest.mark.parametrize("pair_mean", ["used", "all"])
+@pytest.mark.parametrize("options", [{}, {"reverse_pairs": "redrawn"}])
+def test_skipping_pairs_of_one_subject_matches_its_loop_reference_and_changes_the_value(pair_mean, options):
+    pairs = torch.tensor([[0, 2], [0, 1], [2, 0], [1, 2]])
+    skipped, reference, kept, tokens = one_subject_twice(pair_mean, pairs, **options)
+    torch.testing.assert_close(skipped, reference, **TOLERANCE)
+    for fast_gradient, reference_gradient in zip(torch.autograd.grad(skipped, tokens, retain_graph=True),
+                                                 torch.autograd.grad(reference, tokens)):
+        torch.testing.assert_close(fast_gradient, reference_gradient, **TOLERANCE)
+    assert skipped > 0 and skipped.item() != pytest.approx(kept.item(), abs=1e-6)
+
+
+def test_a_batch_of_one_subject_twice_scores_nothing_when_skipped():
+    tokens1, tokens2 = shared_anatomy(1, 24, 16, seed=8)
+    tokens1, tokens2 = (tokens.repeat(2, 1, 1) for tokens in (tokens1, tokens2))
+    loss = InterInstanceRankingLoss(margin=0.8, skip_same_subject=True)
+    assert loss(tokens1, tokens2, generator=seeded(), subjects=torch.tensor([3, 3])).item() == 0.0
+    assert InterInstanceRankingLoss(margin=0.8)(tokens1, tokens2, generator=seeded()).item() > 0
+
+
+def test_bad_switch_values_are_refused():
+    with pytest.raises(ValueError, match=r"reverse_pairs must be one of \('swapped', 'redrawn'\), got 'both'"):
+        InterInstanceRankingLoss(reverse_pairs="both")
+    tokens1, tokens2 = shared_anatomy(2, 12, 8)
+    with pytest.raises(ValueError, match="skip_same_subject needs the subjects' identities"):
+        InterInstanceRankingLoss(skip_same_subject=True)(tokens1, tokens2, generator=seeded())

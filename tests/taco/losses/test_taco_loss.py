@@ -44,6 +44,10 @@ def test_negative_weight_is_refused():
 
 
 
+SUBJECTS = torch.tensor([5, 6, 5, 7])
+"""Subject 5 on both ranks, as the distributed sampler's padding can give."""
+
+
 def cross_rank_inter_loss(rank: int, tokens1: torch.Tensor, tokens2: torch.Tensor, max_pairs: int) -> dict:
     """On one of 2 ranks: the inter term of TacoLoss on this rank's half, without and with cross-rank pairs."""
     import taco.losses.inter_instance as inter_instance
@@ -57,13 +61,15 @@ def cross_rank_inter_loss(rank: int, tokens1: torch.Tensor, tokens2: torch.Tenso
 
     inter_instance.draw_subject_pairs = recording_draw
     result = {}
-    for name, across in (("local", False), ("global", True)):
+    for name, across, subjects in (("local", False, None), ("global", True, None), ("skip", True, SUBJECTS)):
         local1 = tokens1[2 * rank:2 * rank + 2].clone().requires_grad_(True)
         local2 = tokens2[2 * rank:2 * rank + 2].clone().requires_grad_(True)
-        loss = TacoLoss(inter=InterInstanceRankingLoss(max_pairs=max_pairs), reconstruction_weight=0.0,
-                        intra_weight=0.0, inter_weight=1.0, inter_across_ranks=across)
+        inter = InterInstanceRankingLoss(max_pairs=max_pairs, skip_same_subject=subjects is not None)
+        loss = TacoLoss(inter=inter, reconstruction_weight=0.0, intra_weight=0.0, inter_weight=1.0,
+                        inter_across_ranks=across)
         unused = torch.zeros(4, 1, 2, 2, 2)
-        terms = loss(unused, unused, local1, local2, generator=torch.Generator().manual_seed(3))
+        terms = loss(unused, unused, local1, local2, generator=torch.Generator().manual_seed(3),
+                     subjects=None if subjects is None else subjects[2 * rank:2 * rank + 2])
         terms["loss"].backward()
         result[name] = {"inter": terms["inter"].detach(), "grad1": local1.grad, "grad2": local2.grad,
                         "pairs": drawn[-1]}
@@ -87,6 +93,12 @@ def test_cross_rank_pairs_match_one_process_on_the_concatenated_batch(tmp_path):
         torch.testing.assert_close(result["global"]["grad1"], 2 * whole1.grad[part])
         torch.testing.assert_close(result["global"]["grad2"], 2 * whole2.grad[part])
     assert not torch.allclose(ranks[0]["local"]["inter"], expected.detach())
+    # the subjects are gathered with the tokens: the pairs of subject 5 with itself across ranks are skipped
+    skipped = InterInstanceRankingLoss(max_pairs=12, skip_same_subject=True)(
+        tokens1, tokens2, generator=torch.Generator().manual_seed(3), subjects=SUBJECTS)
+    for result in ranks:
+        torch.testing.assert_close(result["skip"]["inter"], skipped)
+    assert not torch.allclose(skipped, expected.detach())
 
 
 def test_validity_masks_reach_both_topology_terms():
