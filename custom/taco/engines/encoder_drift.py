@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -50,7 +49,8 @@ class EncoderDrift:
     the distance visible in every run. The weights at the start of training are kept (on the CPU) and
     saved in the checkpoint (``state_dict``/``load_state_dict``), so a resumed run measures from the
     same starting point. Every ``interval`` iterations the change is put in
-    ``engine.state.metrics["encoder_relative_change"]`` and logged; at ``Events.COMPLETED`` process 0
+    ``engine.state.metrics["encoder_relative_change"]``, which the bundle's ``StatsHandler`` prints and its
+    ``TensorBoardStatsHandler`` records at the end of each epoch; at ``Events.COMPLETED`` process 0
     writes ``{"steps", "relative_change", "history": [[step, change], ...]}`` to ``path`` (atomically).
     A ``DistributedDataParallel`` wrapper is looked through.
 
@@ -68,7 +68,6 @@ class EncoderDrift:
         self.interval = int(interval)
         self.initial: dict[str, torch.Tensor] | None = None
         self.history: list[list[float]] = []
-        self.logger = logging.getLogger(__name__)
 
     def _encoder_state(self) -> dict[str, torch.Tensor]:
         network = getattr(self.network, "module", self.network)
@@ -93,7 +92,6 @@ class EncoderDrift:
         if not self.history or self.history[-1][0] != step:
             self.history.append([step, change])
         engine.state.metrics[METRIC_NAME] = change
-        self.logger.info(f"step {step}: encoder relative weight change {change:.4f}")
         return change
 
     def completed(self, engine: Engine) -> None:
