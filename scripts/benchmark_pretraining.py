@@ -5,8 +5,8 @@ from each and from scratch, evaluate on the test split and under missing modalit
     python scripts/benchmark_pretraining.py --profile tiny --seeds 3 --out bench --label_fractions 0.1,0.25,1.0
     # where pre-training can matter on a CPU: 90 unlabelled subjects, long pre-training, the representation
     # evaluation first, segmentation at 10% and 100% of the labels
-    python scripts/benchmark_pretraining.py --profile small --seeds 3 --out benchmark_small --tasks seg \
-        --inits reconstruction_only,taco,taco_anatomical,scratch
+    python scripts/benchmark_pretraining.py --profile small --seeds 3 --out benchmark_small --tasks seg \\
+        --inits reconstruction_only,taco,taco_anatomical,scratch --jobs 3
     python scripts/benchmark_pretraining.py --profile full --seeds 1 --out bench_gpu --dataset_dir /data/brats \\
         --inits taco,scratch --tasks seg --skip_missing_modality \\
         --overrides "{'pretrain': {'num_steps': 2000}, 'seg': {'epochs': 50}}"
@@ -30,7 +30,7 @@ from taco.utils import as_list
 def main(out: str, profile: str = "tiny", seeds: int = 3, dataset_dir: str | None = None,
          inits=",".join(DEFAULT_INITS), tasks=",".join(TASKS), label_fractions=None, skip_missing_modality: bool = False,
          skip_representation: bool = False, overrides: dict | None = None, demo_subjects: int | None = None,
-         demo_seed: int = 2026, fusion: str = "early") -> None:
+         demo_seed: int = 2026, fusion: str = "early", jobs: int = 1) -> None:
     """
     Args:
         out: benchmark folder.
@@ -50,13 +50,16 @@ def main(out: str, profile: str = "tiny", seeds: int = 3, dataset_dir: str | Non
         demo_seed: seed of generated demo data (the tests use 7, scripts/demo.sh 0).
         fusion: early or late: how the fine-tuned networks take the modalities (the missing-modality sweep
             fills for early, masks for late).
+        jobs: seeds run at once, each bundle run with cpu_count // jobs threads (one on 2 cores): on a small
+            CPU, single-threaded runs side by side do more work per minute than one run over every core.
+            The stages and results do not depend on it.
     """
     fractions = [float(fraction) for fraction in as_list(label_fractions)] if label_fractions else None
     run_benchmark(out, profile=profile, seeds=seeds, dataset_dir=dataset_dir,
                   inits=[str(init) for init in as_list(inits)], tasks=[str(task) for task in as_list(tasks)],
                   label_fractions=fractions, missing_modality=not skip_missing_modality,
                   representation=not skip_representation, overrides=overrides, demo_subjects=demo_subjects,
-                  demo_seed=demo_seed, fusion=fusion)
+                  demo_seed=demo_seed, fusion=fusion, jobs=jobs)
 
 
 if __name__ == "__main__":

@@ -103,7 +103,7 @@ _DEMO_CONFIGS = {"pretrain": ("train.json", "demo.json"), "seg": ("train.json", 
                  "representation": ("evaluate.json", "demo.json")}
 """Each bundle's CPU demo profile."""
 
-_SMALL_PRETRAINING_STEPS = 1200
+_SMALL_PRETRAINING_STEPS = 800
 
 PROFILES = {
     "demo": Profile(

@@ -25,7 +25,7 @@ def run_benchmark(out: str | os.PathLike, profile: str = "tiny", seeds: int = 3,
                   label_fractions: Sequence[float] | None = None, missing_modality: bool = True,
                   representation: bool = True, overrides: dict[str, dict[str, Any]] | None = None,
                   demo_subjects: int | None = None, demo_seed: int = 2026, fusion: str = "early",
-                  log: Callable[[str], None] = print_now) -> dict[str, Any]:
+                  jobs: int = 1, log: Callable[[str], None] = print_now) -> dict[str, Any]:
     """Pre-train, fine-tune, evaluate and report; rerunning the same command resumes where it stopped.
 
     Args:
@@ -45,6 +45,8 @@ def run_benchmark(out: str | os.PathLike, profile: str = "tiny", seeds: int = 3,
         demo_seed: seed of generated demo data.
         fusion: "early" or "late": how the fine-tuned networks take the modalities (see
             :func:`~taco_tools.benchmark.plan.fusion_overrides`); ``overrides`` apply over it.
+        jobs: seeds run at once, each bundle run with ``cpu_count // jobs`` threads (see
+            :func:`~taco_tools.benchmark.runner.run_stages`); the stages and results do not depend on it.
         log: where progress lines go.
 
     Returns:
@@ -62,7 +64,7 @@ def run_benchmark(out: str | os.PathLike, profile: str = "tiny", seeds: int = 3,
     stages = plan_stages(chosen, out, dataset_dir, seed_list, inits, tasks, label_fractions, missing_modality,
                          representation)
     log(f"[benchmark] profile {chosen.name}: {len(stages)} bundle runs for {len(seed_list)} seed(s) into {out}")
-    durations = run_stages(stages, log)
+    durations = run_stages(stages, log, jobs=jobs)
 
     region_names = read_bundle_config(BUNDLES_DIR / BUNDLES["seg"], chosen.configs["seg"],
                                       chosen.overrides["seg"]).get_parsed_content("region_names")

@@ -1,11 +1,15 @@
-"""Running the planned bundle runs one after another, skipping finished ones, with progress and an ETA."""
+"""Running the planned bundle runs, one after another or several seeds at a time, skipping finished ones, with
+progress and an ETA."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from taco_tools.benchmark.plan import Stage
 from taco_tools.bundle_command import REPOSITORY_ROOT
@@ -66,56 +70,102 @@ def estimate_remaining(stages: Sequence[Stage], durations: dict[str, list[float]
 
 
 def run_stages(stages: Sequence[Stage], log: Callable[[str], None] = print_now, echo: bool = False,
-               prefix: str = "[benchmark]") -> dict[str, list[float]]:
+               prefix: str = "[benchmark]", jobs: int = 1) -> dict[str, list[float]]:
     """Run each stage whose ``stage.json`` is missing; print ``i/N``, the stage, elapsed time and ETA.
 
     The bundle's output goes to ``<stage folder>/stage.log`` (and to the console too with ``echo``). A
     rerun after an interruption skips finished stages, and the bundles themselves resume an unfinished
     one from its last checkpoint. ``prefix`` starts every progress line.
 
+    With ``jobs > 1`` the stages of ``jobs`` seeds (at most the number of seeds) run at once, each seed's stages in their planned order
+    (the stages of one seed depend on each other, those of different seeds do not), and every bundle run
+    gets ``OMP_NUM_THREADS = cpu_count // jobs`` (at least 1): on a small CPU, several single-threaded runs
+    do more work per minute than one run spread over every core. ``i/N`` is then the stage's place in the
+    plan, and the ETA divides the remaining work by ``jobs``. When a stage fails, the running stages finish,
+    no new one starts, and the failure is raised.
+
     Returns:
         ``{kind: [seconds of each stage]}`` (stages finished earlier count with their recorded time).
 
     Raises:
         RuntimeError: a run failed; the stage, exit code, log file and the log's last lines are given.
-        ValueError: a finished stage was run with another command line (see :func:`stage_seconds`).
+        ValueError: a finished stage was run with another command line (see :func:`stage_seconds`), ``jobs``
+            below 1, or ``echo`` with ``jobs > 1`` (the outputs would interleave).
     """
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}.")
+    if echo and jobs > 1:
+        raise ValueError("echo shows one bundle's output at a time; it needs jobs=1.")
+    jobs = min(jobs, len({stage.seed for stage in stages}) or 1)
+    numbered = list(enumerate(stages, 1))
+    env = None if jobs == 1 else {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // jobs))}
     durations: dict[str, list[float]] = {}
+    unfinished = dict(numbered)
+    lock, failed = threading.Lock(), threading.Event()
     start = time.monotonic()
-    log(f"{prefix} each stage's bundle output goes to {LOG_FILE} in its folder")
-    for number, stage in enumerate(stages, 1):
-        progress = f"{prefix} {number}/{len(stages)} {stage.description}"
-        seconds = stage_seconds(stage)
-        if seconds is not None:
-            durations.setdefault(stage.kind, []).append(seconds)
-            log(f"{progress}: done in an earlier run ({format_seconds(seconds)}), skipped")
-            continue
-        remaining = estimate_remaining(stages[number - 1:], durations)
-        eta = "unknown until a stage has finished" if remaining is None else \
-            format_seconds(remaining[0]) + (" (rough: some kinds of stage not timed yet)" if remaining[1] else "")
-        log(f"{progress} | elapsed {format_seconds(time.monotonic() - start)} | ETA {eta}")
-        seconds = _run(stage, echo)
-        durations.setdefault(stage.kind, []).append(seconds)
-        log(f"{progress}: took {format_seconds(seconds)}")
+
+    def run_chain(chain: list[tuple[int, Stage]]) -> None:
+        try:
+            run_in_order(chain)
+        except Exception:
+            failed.set()
+            raise
+
+    def run_in_order(chain: list[tuple[int, Stage]]) -> None:
+        for number, stage in chain:
+            if failed.is_set():
+                return
+            progress = f"{prefix} {number}/{len(stages)} {stage.description}"
+            seconds = stage_seconds(stage)
+            with lock:
+                if seconds is not None:
+                    durations.setdefault(stage.kind, []).append(seconds)
+                    del unfinished[number]
+                    log(f"{progress}: done in an earlier run ({format_seconds(seconds)}), skipped")
+                    continue
+                remaining = estimate_remaining(list(unfinished.values()), durations)
+                eta = "unknown until a stage has finished" if remaining is None else \
+                    format_seconds(remaining[0] / jobs) + (" (rough: some kinds of stage not timed yet)"
+                                                           if remaining[1] else "")
+                log(f"{progress} | elapsed {format_seconds(time.monotonic() - start)} | ETA {eta}")
+            seconds = _run(stage, echo, env)
+            with lock:
+                durations.setdefault(stage.kind, []).append(seconds)
+                del unfinished[number]
+                log(f"{progress}: took {format_seconds(seconds)}")
+
+    log(f"{prefix} each stage's bundle output goes to {LOG_FILE} in its folder"
+        + (f"; {jobs} seeds at a time, {env['OMP_NUM_THREADS']} thread(s) each" if env else ""))
+    if jobs == 1:
+        run_in_order(numbered)
+    else:
+        chains: dict[int, list[tuple[int, Stage]]] = {}
+        for number, stage in numbered:
+            chains.setdefault(stage.seed, []).append((number, stage))
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(run_chain, chain) for chain in chains.values()]
+        errors = [future.exception() for future in futures if future.exception() is not None]
+        if errors:
+            raise errors[0]
     log(f"{prefix} all {len(stages)} stages done, {format_seconds(time.monotonic() - start)} in this run")
     return durations
 
 
-def _run(stage: Stage, echo: bool) -> float:
+def _run(stage: Stage, echo: bool, env: dict[str, str] | None = None) -> float:
     stage.folder.mkdir(parents=True, exist_ok=True)
     log_path = stage.folder / LOG_FILE
     start = time.monotonic()
     with open(log_path, "w") as stream:
         if echo:
             with subprocess.Popen(stage.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                  cwd=REPOSITORY_ROOT) as process:
+                                  cwd=REPOSITORY_ROOT, env=env) as process:
                 for line in process.stdout:
                     stream.write(line)
                     print(line, end="", flush=True)
             returncode = process.returncode
         else:
             returncode = subprocess.run(stage.command, stdout=stream, stderr=subprocess.STDOUT,
-                                        cwd=REPOSITORY_ROOT).returncode
+                                        cwd=REPOSITORY_ROOT, env=env).returncode
     seconds = time.monotonic() - start
     if returncode != 0:
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
