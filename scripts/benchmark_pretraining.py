@@ -35,7 +35,7 @@ def main(out: str, profile: str = "tiny", seeds: int = 3, dataset_dir: str | Non
     Args:
         out: benchmark folder.
         profile: tiny (CPU, <= 90 min for 3 seeds on 2 cores), small (CPU, 3 unlabelled subjects per labelled
-            one, long pre-training; about 2.5 h for the command above), full (paper scale, GPU) or micro (tests).
+            one, long pre-training; 1 h 49 min for the command above on 2 cores), full (paper scale, GPU) or micro (tests).
         seeds: number of seeds (0 .. seeds-1).
         dataset_dir: folder with datalist.json; default: generated demo data in OUT/data.
         inits: comma-separated subset of taco, taco_anatomical, reconstruction_only, intra_only, inter_only,
@@ -50,9 +50,8 @@ def main(out: str, profile: str = "tiny", seeds: int = 3, dataset_dir: str | Non
         demo_seed: seed of generated demo data (the tests use 7, scripts/demo.sh 0).
         fusion: early or late: how the fine-tuned networks take the modalities (the missing-modality sweep
             fills for early, masks for late).
-        jobs: seeds run at once, each bundle run with cpu_count // jobs threads (one on 2 cores): on a small
-            CPU, single-threaded runs side by side do more work per minute than one run over every core.
-            The stages and results do not depend on it.
+        jobs: seeds run at once, each bundle run with cpu_count // jobs threads (one on 2 cores); the stages
+            (their command lines) are the same, so a benchmark can be resumed with another value.
     """
     fractions = [float(fraction) for fraction in as_list(label_fractions)] if label_fractions else None
     run_benchmark(out, profile=profile, seeds=seeds, dataset_dir=dataset_dir,

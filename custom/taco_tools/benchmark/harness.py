@@ -46,7 +46,7 @@ def run_benchmark(out: str | os.PathLike, profile: str = "tiny", seeds: int = 3,
         fusion: "early" or "late": how the fine-tuned networks take the modalities (see
             :func:`~taco_tools.benchmark.plan.fusion_overrides`); ``overrides`` apply over it.
         jobs: seeds run at once, each bundle run with ``cpu_count // jobs`` threads (see
-            :func:`~taco_tools.benchmark.runner.run_stages`); the stages and results do not depend on it.
+            :func:`~taco_tools.benchmark.runner.run_stages`); the stages (their command lines) do not depend on it.
         log: where progress lines go.
 
     Returns:
