@@ -98,5 +98,5 @@ def test_small_pre_trains_on_the_training_and_unlabelled_subjects_of_its_own_dem
         "unlabelled": [{**subject, "subject": "u1"}, {**subject, "subject": "u2"}]}))
     parser = small.read_config("pretrain", {"dataset_dir": str(tmp_path)})
     assert [item["subject"] for item in parser.get_parsed_content("train#dataset#data")] == ["a", "u1", "u2"]
-    assert parser["num_steps"] > 5 * get_profile("demo").read_config("pretrain")["num_steps"]
+    assert parser["num_steps"] >= 5 * get_profile("demo").read_config("pretrain")["num_steps"]
     assert small.overrides.keys() == {"pretrain"}  # fine-tuning and evaluation exactly as the demo runs them
