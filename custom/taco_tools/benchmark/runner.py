@@ -77,12 +77,11 @@ def run_stages(stages: Sequence[Stage], log: Callable[[str], None] = print_now, 
     rerun after an interruption skips finished stages, and the bundles themselves resume an unfinished
     one from its last checkpoint. ``prefix`` starts every progress line.
 
-    With ``jobs > 1`` the stages of ``jobs`` seeds (at most the number of seeds) run at once, each seed's stages in their planned order
-    (the stages of one seed depend on each other, those of different seeds do not), and every bundle run
-    gets ``OMP_NUM_THREADS = cpu_count // jobs`` (at least 1): on a small CPU, several single-threaded runs
-    do more work per minute than one run spread over every core. ``i/N`` is then the stage's place in the
-    plan, and the ETA divides the remaining work by ``jobs``. When a stage fails, the running stages finish,
-    no new one starts, and the failure is raised.
+    With ``jobs > 1`` the stages of ``jobs`` seeds (at most the number of seeds) run at once, each seed's
+    stages in their planned order (the stages of one seed depend on each other, those of different seeds do
+    not), and every bundle run gets ``OMP_NUM_THREADS = cpu_count // jobs`` (at least 1). ``i/N`` is then
+    the stage's place in the plan, and the ETA divides the remaining work by ``jobs``. When a stage fails,
+    the running stages finish, no new one starts, and the failure is raised.
 
     Returns:
         ``{kind: [seconds of each stage]}`` (stages finished earlier count with their recorded time).
