@@ -64,7 +64,8 @@ def test_format_seconds(seconds, text):
 
 def waits_for(path, seconds=60):
     """Code of a stage that succeeds once ``path`` exists and fails after ``seconds`` without it."""
-    return (f"import os, sys, time\nfor _ in range({seconds * 10}):\n    if os.path.exists({str(path)!r}): sys.exit(0)\n"
+    return (f"import os, sys, time\nfor _ in range({seconds * 10}):\n"
+            f"    if os.path.exists({str(path)!r}): sys.exit(0)\n"
             f"    time.sleep(0.1)\nsys.exit(1)")
 
 
