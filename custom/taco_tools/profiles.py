@@ -9,8 +9,7 @@ One vocabulary for the whole repository:
   seg + cls, the missing-modality sweep) fits 90 minutes on 2 CPU cores;
 - ``small``: where pre-training can matter on a CPU: 3 unlabelled subjects per labelled one, pre-training
   that moves the encoder measurably (6-7% of its weights, relative L2, in 800 steps), the representation
-  evaluation as the
-  primary read-out and segmentation at 10% and 100% of the labels as the secondary one;
+  evaluation as the primary read-out and segmentation at 10% and 100% of the labels as the secondary one;
 - ``full``: paper scale on a GPU (``train.json`` + ``gpu.json``).
 """
 
