@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from taco.networks import FUSION_TYPES
 from taco_tools.bundle_command import BUNDLES_DIR
 from taco_tools.monailabel_check.common import BUNDLE, CheckFailed
 from taco_tools.profiles import BUNDLES, Profile, get_profile
@@ -88,17 +89,20 @@ def profile_inference_values(profile: Profile, inference: Mapping[str, Any], rol
     return {key: value for key, value in values.items() if key in inference}
 
 
-def install_bundle(app: str | os.PathLike, model: str | os.PathLike, profile: str = "demo",
+def install_bundle(app: str | os.PathLike, model: str | os.PathLike, profile: str = "demo", fusion: str = "early",
                    bundles_dir: str | os.PathLike = BUNDLES_DIR) -> dict[str, Any]:
     """Put the bundle into a MONAI Label ``monaibundle`` app as ``<app>/model/<bundle>/``.
 
     Copies the bundle's ``configs/``, ``docs/`` and ``LICENSE``, the weights as ``models/model.pt``, and
-    merges ``profile``'s values into ``configs/inference.json`` (MONAI Label reads that file alone).
+    merges ``profile``'s values and ``fusion`` into ``configs/inference.json`` (MONAI Label reads that file
+    alone). MONAI Label gives the network the image alone: a late-fusion network then takes every modality as
+    present (its mask defaults to all ones).
 
     Args:
         app: the app folder (holding ``main.py``); the bundle folder is created inside it.
         model: trained weights of the bundle (``model.pt``).
         profile: the profile the weights were trained with (see :mod:`taco_tools.profiles`).
+        fusion: ``early`` or ``late``, as the weights were trained (the bundle's ``fusion`` key).
         bundles_dir: folder holding the bundles.
 
     Returns:
@@ -116,7 +120,10 @@ def install_bundle(app: str | os.PathLike, model: str | os.PathLike, profile: st
     shutil.copy2(model, target / "models" / "model.pt")
     inference_file = target / "configs" / "inference.json"
     inference = json.loads(inference_file.read_text())
-    merged = profile_inference_values(get_profile(profile), inference, bundles_dir=bundles_dir)
+    if fusion not in FUSION_TYPES:
+        raise ValueError(f"fusion must be one of {list(FUSION_TYPES)}, got {fusion!r}.")
+    merged = {**profile_inference_values(get_profile(profile), inference, bundles_dir=bundles_dir),
+              "fusion": fusion}
     inference.update(merged)
     inference_file.write_text(json.dumps(inference, indent=4))
     return merged

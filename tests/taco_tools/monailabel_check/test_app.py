@@ -45,6 +45,17 @@ def test_install_bundle_merges_the_profile_into_inference_json(tmp_path):
     assert json.loads((BUNDLES_DIR / BUNDLE / "configs" / "inference.json").read_text()) == source
 
 
+def test_install_bundle_sets_the_fusion_of_the_weights(tmp_path):
+    model = tmp_path / "model.pt"
+    model.write_bytes(b"weights")
+    assert install_bundle(tmp_path / "early", model, profile="micro")["fusion"] == "early"
+    merged = install_bundle(tmp_path / "late", model, profile="micro", fusion="late")
+    inference = json.loads((tmp_path / "late" / "model" / BUNDLE / "configs" / "inference.json").read_text())
+    assert merged["fusion"] == inference["fusion"] == "late"
+    with pytest.raises(ValueError, match="fusion must be one of.*'middle'"):
+        install_bundle(tmp_path / "bad", model, profile="micro", fusion="middle")
+
+
 def test_install_bundle_needs_the_model(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.pt"):
         install_bundle(tmp_path / "app", tmp_path / "missing.pt")
