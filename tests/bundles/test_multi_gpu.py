@@ -55,13 +55,20 @@ def test_pretraining_on_two_ranks_with_cross_rank_pairs(demo_datalist, tmp_path)
     assert not any(key.startswith("module.") for key in trained["model"])
 
 
-@pytest.mark.parametrize("bundle", ["taco_seg_finetune", "taco_cls_finetune"])
-def test_fine_tuning_on_two_ranks(bundle, demo_datalist, pretrained_encoder, tmp_path):
+@pytest.mark.parametrize("bundle, overrides", [
+    ("taco_seg_finetune", {}), ("taco_cls_finetune", {}),
+    # late fusion: each rank drops other modalities, and the shared encoder still gets the same gradient
+    ("taco_seg_finetune", {"fusion": "late", "modality_dropout_prob": 0.5})], ids=["seg", "cls", "seg-late"])
+def test_fine_tuning_on_two_ranks(bundle, overrides, demo_datalist, pretrained_encoder, tmp_path):
     root = tmp_path / bundle
     torchrun(bundle, ["train.json", "demo.json", "multi_gpu_train.json"], tmp_path, bundle_root=root,
              dataset_dir=demo_datalist.parent, pretrained_ckpt=pretrained_encoder, epochs=1, val_interval=1,
-             validation_key="test", **TINY)  # MONAI's DistributedSampler needs >= 1 validation subject per rank
+             validation_key="test", **TINY, **overrides)  # MONAI's DistributedSampler needs >= 1 validation subject per rank
     assert_same_weights_on_both_ranks(root / "runs")
+    trained = torch.load(root / "runs" / "rank0.pt", weights_only=True)
+    # the late-fusion network's encoder takes one modality at a time
+    input_channels = trained["swinViT.patch_embed.proj.weight"].shape[1]
+    assert input_channels == (1 if overrides.get("fusion") == "late" else 4)
     # the handlers disabled on rank 1 (by their index in multi_gpu_train.json) are the file writers
     assert (root / "models" / "model.pt").is_file()
     writers = {path.name.split(".")[-2] for path in (root / "runs" / "tensorboard").iterdir()}
