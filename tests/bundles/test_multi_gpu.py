@@ -63,7 +63,7 @@ def test_fine_tuning_on_two_ranks(bundle, overrides, demo_datalist, pretrained_e
     root = tmp_path / bundle
     torchrun(bundle, ["train.json", "demo.json", "multi_gpu_train.json"], tmp_path, bundle_root=root,
              dataset_dir=demo_datalist.parent, pretrained_ckpt=pretrained_encoder, epochs=1, val_interval=1,
-             validation_key="test", **TINY, **overrides)  # MONAI's DistributedSampler needs >= 1 validation subject per rank
+             validation_key="test", **TINY, **overrides)  # DistributedSampler: >= 1 validation subject per rank
     assert_same_weights_on_both_ranks(root / "runs")
     trained = torch.load(root / "runs" / "rank0.pt", weights_only=True)
     # the late-fusion network's encoder takes one modality at a time

@@ -108,6 +108,8 @@ def install_bundle(app: str | os.PathLike, model: str | os.PathLike, profile: st
     Returns:
         The values merged into ``inference.json``.
     """
+    if fusion not in FUSION_TYPES:
+        raise ValueError(f"fusion must be one of {list(FUSION_TYPES)}, got {fusion!r}.")
     model = Path(model)
     if not model.is_file():
         raise FileNotFoundError(f"model weights not found: {model}")
@@ -120,8 +122,6 @@ def install_bundle(app: str | os.PathLike, model: str | os.PathLike, profile: st
     shutil.copy2(model, target / "models" / "model.pt")
     inference_file = target / "configs" / "inference.json"
     inference = json.loads(inference_file.read_text())
-    if fusion not in FUSION_TYPES:
-        raise ValueError(f"fusion must be one of {list(FUSION_TYPES)}, got {fusion!r}.")
     merged = {**profile_inference_values(get_profile(profile), inference, bundles_dir=bundles_dir),
               "fusion": fusion}
     inference.update(merged)

@@ -54,6 +54,7 @@ def test_install_bundle_sets_the_fusion_of_the_weights(tmp_path):
     assert merged["fusion"] == inference["fusion"] == "late"
     with pytest.raises(ValueError, match="fusion must be one of.*'middle'"):
         install_bundle(tmp_path / "bad", model, profile="micro", fusion="middle")
+    assert not (tmp_path / "bad").exists()
 
 
 def test_install_bundle_needs_the_model(tmp_path):
