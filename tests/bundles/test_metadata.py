@@ -1,4 +1,5 @@
-"""Every bundle's metadata.json against the Model Zoo schema (the local copy beside the repository)."""
+"""Every bundle's metadata.json against the Model Zoo schema (a copy in ``tests/bundles/data``, source and licence
+in its README)."""
 
 import json
 from pathlib import Path
@@ -12,15 +13,16 @@ from taco_tools.monailabel_check.app import segment_names
 REPO = Path(__file__).resolve().parents[2]
 BUNDLES = REPO / "bundles"
 
-SCHEMA = REPO.parent / "shared" / "data" / "meta_schema_20240725.json"
+SCHEMA = Path(__file__).parent / "data" / "meta_schema_20240725.json"
 NAMES = ["taco_pretrain", "taco_seg_finetune", "taco_cls_finetune", "taco_missing_modality_eval",
          "taco_representation_eval"]
 
 
 @pytest.mark.parametrize("bundle", NAMES)
 def test_metadata_validates_against_the_model_zoo_schema(bundle):
-    schema = json.loads(SCHEMA.read_text())
-    jsonschema.validate(json.loads((BUNDLES / bundle / "configs" / "metadata.json").read_text()), schema)
+    metadata = json.loads((BUNDLES / bundle / "configs" / "metadata.json").read_text())
+    assert metadata["schema"].endswith("/" + SCHEMA.name), "the metadata names the schema the test validates against"
+    jsonschema.validate(metadata, json.loads(SCHEMA.read_text()))
 
 
 @pytest.mark.parametrize("bundle", NAMES)
