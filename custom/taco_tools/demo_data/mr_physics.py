@@ -106,7 +106,9 @@ def simulate_contrasts(fractions: np.ndarray) -> dict[str, np.ndarray]:
     for modality, (sequence, contrast_enhanced) in ACQUISITIONS.items():
         brightest = max(sequence.signal(tissue, True) for tissue in TISSUES.values())
         signals = np.array([sequence.signal(TISSUES[name], contrast_enhanced) for name in COMPARTMENTS])
-        images[modality] = np.tensordot(signals * (SIGNAL_MAXIMUM / brightest), fractions, axes=1).astype(np.float32)
+        # Single precision throughout, as the images are stored: several times faster than mixing with float64.
+        scaled_signals = (signals * (SIGNAL_MAXIMUM / brightest)).astype(np.float32)
+        images[modality] = np.tensordot(scaled_signals, fractions.astype(np.float32, copy=False), axes=1)
     return images
 
 
