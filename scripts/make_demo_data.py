@@ -1,6 +1,6 @@
 """Write the synthetic demo data set (NIfTI volumes, datalist.json, montage.png).
 
-Usage: python scripts/make_demo_data.py --out DIR --subjects N --seed S [--spacing 2.0]
+Usage: python scripts/make_demo_data.py --out DIR --subjects N --seed S [--spacing 2.0] [--skull_stripped False]
 """
 
 import fire
@@ -8,9 +8,11 @@ import fire
 from taco_tools.demo_data import MONTAGE_FILENAME, generate_demo_dataset
 
 
-def main(out: str, subjects: int = 20, seed: int = 0, spacing: float = 2.0) -> None:
-    """Generate ``subjects`` demo subjects with ``seed`` at ``spacing`` mm into ``out``."""
-    datalist = generate_demo_dataset(str(out), num_subjects=int(subjects), seed=int(seed), spacing=float(spacing))
+def main(out: str, subjects: int = 20, seed: int = 0, spacing: float = 2.0, skull_stripped: bool = True) -> None:
+    """Generate ``subjects`` demo subjects with ``seed`` at ``spacing`` mm into ``out``; skull-stripped images
+    (background 0) unless ``skull_stripped`` is False (noisy background, brain masks listed as ``mask``)."""
+    datalist = generate_demo_dataset(str(out), num_subjects=int(subjects), seed=int(seed), spacing=float(spacing),
+                                     skull_stripped=skull_stripped)
     print(f"datalist: {datalist}")
     print(f"montage: {datalist.parent / MONTAGE_FILENAME}")
 

@@ -12,10 +12,13 @@ from scipy import ndimage
 
 from taco_tools.demo_data.mr_physics import NORMAL_TISSUES
 
-__all__ = ["FIELD_OF_VIEW_MM", "ReferenceAnatomy", "check_spacing", "load_reference_anatomy"]
+__all__ = ["BRAIN_MASK_MIN_FRACTION", "FIELD_OF_VIEW_MM", "ReferenceAnatomy", "brain_mask", "check_spacing",
+           "load_reference_anatomy"]
 
 # Chosen to hold the MNI152 brain (145 x 181 x 155 mm) after up to 8 % enlargement and a few mm of shift.
 FIELD_OF_VIEW_MM = np.array([168.0, 200.0, 176.0])
+BRAIN_MASK_MIN_FRACTION = 0.5
+"""A voxel belongs to the brain mask when at least half of it is brain tissue (normal or lesion)."""
 
 MIN_TUMOUR_SITE_DEPTH_MM = 20.0
 MIN_TUMOUR_SITE_MIDLINE_DISTANCE_MM = 15.0
@@ -46,6 +49,22 @@ class ReferenceAnatomy:
 def check_spacing(spacing: float) -> None:
     if not spacing > 0:
         raise ValueError(f"spacing must be > 0 mm, got {spacing!r}.")
+
+
+def brain_mask(fractions: np.ndarray) -> np.ndarray:
+    """The brain mask of a subject: brain fraction >= ``BRAIN_MASK_MIN_FRACTION``, holes filled.
+
+    The mask follows the subject's own deformed anatomy, as a skull-stripping mask does; it holds every
+    voxel of the tissue class map that is not background, and every lesion label (lesions grow only where
+    the brain fraction is above 0.5).
+
+    Args:
+        fractions: ``(C, X, Y, Z)`` tissue fractions (normal tissues, or all compartments).
+
+    Returns:
+        ``(X, Y, Z)`` bool mask.
+    """
+    return ndimage.binary_fill_holes(fractions.sum(axis=0) >= BRAIN_MASK_MIN_FRACTION)
 
 
 def _load_mni_map(name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -24,7 +24,8 @@ per axis, in about a fifth of a subject's disk space; a coarse grid would blur t
 MONTAGE_FILENAME = "montage.png"
 
 
-def save_subject(subject: DemoSubject, out_dir: Path, name: str, labelled: bool = True) -> dict:
+def save_subject(subject: DemoSubject, out_dir: Path, name: str, labelled: bool = True,
+                 with_brain_mask: bool = False) -> dict:
     """Write one subject's NIfTI files under ``out_dir/name`` and return its datalist entry.
 
     Args:
@@ -33,13 +34,18 @@ def save_subject(subject: DemoSubject, out_dir: Path, name: str, labelled: bool 
         name: subject name (folder and file prefix).
         labelled: write the label and the ground-truth maps too; False writes the four images only, as an
             unlabelled subject of a pre-training set would have.
+        with_brain_mask: write the brain mask too (``name_brain_mask.nii.gz``, uint8 0/1), for images that
+            were not skull-stripped.
 
     Returns:
         ``{"subject", "image": [4 paths in MODALITIES order], "label", "class_label", "template_coords",
-        "tissue"}`` with paths relative to ``out_dir``; ``{"subject", "image"}`` when not ``labelled``.
+        "tissue"}`` with paths relative to ``out_dir``; ``{"subject", "image"}`` when not ``labelled``;
+        with ``with_brain_mask``, ``"mask"`` (the brain mask's path) after ``"image"``.
     """
     (out_dir / name).mkdir(parents=True, exist_ok=True)
     volumes = {m: np.asarray(subject.images[m], np.float32) for m in MODALITIES}
+    if with_brain_mask:
+        volumes["brain_mask"] = subject.brain_mask.astype(np.uint8)
     if labelled:
         volumes["seg"] = np.asarray(subject.label, np.uint8)
         volumes["tissue"] = subject.tissue_classes
@@ -56,11 +62,13 @@ def save_subject(subject: DemoSubject, out_dir: Path, name: str, labelled: bool 
         image.set_sform(subject.affine, code=1)
         nib.save(image, out_dir / relative)
         paths[key] = relative
+    entry = {"subject": name, "image": [paths[m] for m in MODALITIES]}
+    if with_brain_mask:
+        entry["mask"] = paths["brain_mask"]
     if not labelled:
-        return {"subject": name, "image": [paths[m] for m in MODALITIES]}
+        return entry
     return {
-        "subject": name,
-        "image": [paths[m] for m in MODALITIES],
+        **entry,
         "label": paths["seg"],
         "class_label": subject.class_label,
         "template_coords": paths["template_coords"],
@@ -68,8 +76,19 @@ def save_subject(subject: DemoSubject, out_dir: Path, name: str, labelled: bool 
     }
 
 
+def _description(skull_stripped: bool) -> str:
+    """The ``description`` of ``datalist.json``."""
+    background = ("skull-stripped: every voxel outside the brain mask is 0" if skull_stripped else
+                  "not skull-stripped: the background keeps its noise, the brain mask is listed as mask")
+    return ("Synthetic multi-contrast brain MRI built from the MNI152 2009 tissue maps: random smooth "
+            "deformations, layered tumours in about half the subjects, spin-echo and FLAIR signal "
+            f"equations, bias field and Rician noise; {background}. Labelled subjects lie on one atlas grid; "
+            "unlabelled ones, if listed, in a random rigid pose in a larger field of view. "
+            "class_label is 1 when enhancing tumour is present.")
+
+
 def generate_demo_dataset(out_dir: str | Path, num_subjects: int = 20, seed: int = 0, spacing: float = 2.0,
-                          num_unlabelled: int = 0) -> Path:
+                          num_unlabelled: int = 0, skull_stripped: bool = True) -> Path:
     """Write a demo data set: NIfTI volumes, ``datalist.json`` and ``montage.png``.
 
     Layout: ``out_dir/demo_000/demo_000_{t1,t1ce,t2,flair,seg}.nii.gz`` (images float32, label uint8,
@@ -77,12 +96,19 @@ def generate_demo_dataset(out_dir: str | Path, num_subjects: int = 20, seed: int
     reference-space mm of each voxel) and ``demo_000_tissue.nii.gz`` (uint8, ``TISSUE_CLASSES``),
     ``out_dir/datalist.json`` (decathlon style with ``training``, ``validation`` and ``test`` lists of
     ``{"subject", "image", "label", "class_label", "template_coords", "tissue"}``, paths relative to
-    ``out_dir``) and ``out_dir/montage.png`` (one tumour subject, high grade if any).
+    ``out_dir``) and ``out_dir/montage.png`` (one tumour subject, high grade if any). Labelled subjects
+    lie upright on the reference grid, like BraTS subjects on their atlas grid.
 
     ``num_unlabelled`` more subjects (named after the labelled ones, the same mix of tumour grades) are
     written with their four images only and listed in an ``unlabelled`` section, for pre-training on many
-    more subjects than are labelled. They never change the labelled subjects: the same ``seed`` and
-    ``num_subjects`` give the same labelled data set with or without them.
+    more subjects than are labelled. Each lies in a random rigid pose in a larger field of view
+    (:mod:`.pose`), like the scans of a pre-training corpus. They never change the labelled subjects: the
+    same ``seed`` and ``num_subjects`` give the same labelled data set with or without them.
+
+    Images are skull-stripped by default: exactly 0 outside the subject's brain mask, as in BraTS. With
+    ``skull_stripped=False`` they keep their noisy background, and every subject (labelled or not) has its
+    brain mask written as ``demo_000_brain_mask.nii.gz`` (uint8 0/1) and listed as ``"mask"``.
+    ``datalist.json`` records the choice as ``"skull_stripped"``.
 
     Args:
         out_dir: output folder, created if needed.
@@ -90,6 +116,7 @@ def generate_demo_dataset(out_dir: str | Path, num_subjects: int = 20, seed: int
         seed: random seed; the same seed gives the same image data.
         spacing: isotropic voxel size in mm, > 0.
         num_unlabelled: number of image-only subjects in the ``unlabelled`` section, >= 0.
+        skull_stripped: True or False; see above.
 
     Returns:
         Path of the written ``datalist.json``.
@@ -98,6 +125,8 @@ def generate_demo_dataset(out_dir: str | Path, num_subjects: int = 20, seed: int
         raise ValueError(f"num_subjects must be >= 1, got {num_subjects!r}.")
     if num_unlabelled < 0:
         raise ValueError(f"num_unlabelled must be >= 0, got {num_unlabelled!r}.")
+    if not isinstance(skull_stripped, bool):
+        raise ValueError(f"skull_stripped must be True or False, got {skull_stripped!r}.")
     check_spacing(spacing)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -107,23 +136,21 @@ def generate_demo_dataset(out_dir: str | Path, num_subjects: int = 20, seed: int
 
     entries = []
     for index, grade in enumerate(grades):
-        subject = synthesize_subject(subject_rng(seed, index), grade, spacing)
-        entries.append(save_subject(subject, out_dir, subject_name(index)))
+        subject = synthesize_subject(subject_rng(seed, index), grade, spacing, skull_stripped)
+        entries.append(save_subject(subject, out_dir, subject_name(index), with_brain_mask=not skull_stripped))
         if index == montage_subject:
             description = "no tumour" if grade == "none" else f"{grade} grade tumour"
             save_montage(subject, out_dir / MONTAGE_FILENAME, f"{subject_name(index)}: {description}")
     unlabelled = []
     for index, grade in enumerate(unlabelled_grades(num_unlabelled, seed), start=num_subjects):
-        subject = synthesize_subject(subject_rng(seed, index), grade, spacing)
-        unlabelled.append(save_subject(subject, out_dir, subject_name(index), labelled=False))
+        subject = synthesize_subject(subject_rng(seed, index), grade, spacing, skull_stripped, varied_pose=True)
+        unlabelled.append(save_subject(subject, out_dir, subject_name(index), labelled=False,
+                                       with_brain_mask=not skull_stripped))
 
     datalist = {
         "name": "TACO demo brain MRI",
-        "description": (
-            "Synthetic multi-contrast brain MRI built from the MNI152 2009 tissue maps: random smooth "
-            "deformations, layered tumours in about half the subjects, spin-echo and FLAIR signal "
-            "equations, bias field and Rician noise. class_label is 1 when enhancing tumour is present."
-        ),
+        "description": _description(skull_stripped),
+        "skull_stripped": skull_stripped,
         "modalities": list(MODALITIES),
         "labels": {str(value): name for value, name in LABEL_NAMES.items()},
         "tissue_classes": {str(value): name for value, name in TISSUE_CLASSES.items()},

@@ -10,6 +10,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
+from taco_tools.demo_data.pose import RigidPose
 from taco_tools.demo_data.random_fields import smooth_random_field
 
 __all__ = ["apply_mass_effect", "deform_tissue_maps", "random_deformation"]
@@ -21,11 +22,26 @@ ELASTIC_CORRELATION_MM = 30.0
 ELASTIC_AMPLITUDE_MM = 2.5
 
 
-def random_deformation(shape: tuple[int, ...], spacing: float, rng: np.random.Generator) -> np.ndarray:
+def _grid_centre(shape: tuple[int, ...]) -> np.ndarray:
+    """``(3,)`` float32 voxel coordinates of the centre of a grid of ``shape``."""
+    return (np.array(shape, dtype=np.float32) - 1.0) / 2.0
+
+
+def random_deformation(shape: tuple[int, ...], spacing: float, rng: np.random.Generator,
+                       reference_shape: tuple[int, ...] | None = None, pose: RigidPose | None = None) -> np.ndarray:
     """Random smooth map from the subject grid to reference voxel coordinates.
 
     A small rotation, per-axis scaling (+-8 %) and translation about the grid centre, plus a smooth
-    elastic displacement; the anatomy changes shape but keeps its topology.
+    elastic displacement; the anatomy changes shape but keeps its topology. With ``pose``, the head so
+    deformed is then rotated about the subject grid's centre and shifted (:class:`~.pose.RigidPose`).
+
+    Args:
+        shape: ``(X, Y, Z)`` subject grid.
+        spacing: isotropic voxel size in mm, of both grids.
+        rng: random generator; ``pose`` draws nothing from it.
+        reference_shape: ``(X, Y, Z)`` reference grid, whose centre is the same world point as the
+            subject grid's (a padded grid, :func:`~.pose.posed_grid`); ``shape`` when None.
+        pose: where the head lies in the subject grid; upright and centred when None.
 
     Returns:
         ``(3, X, Y, Z)`` float32 reference voxel coordinates sampled by each subject voxel.
@@ -35,9 +51,11 @@ def random_deformation(shape: tuple[int, ...], spacing: float, rng: np.random.Ge
     ).as_matrix()
     linear = rotation @ np.diag(rng.uniform(1.0 - MAX_SCALING, 1.0 + MAX_SCALING, 3))
     translation = rng.uniform(-MAX_TRANSLATION_MM, MAX_TRANSLATION_MM, 3) / spacing
-    centre = (np.array(shape, dtype=np.float32) - 1.0) / 2.0
-    grid = np.indices(shape, dtype=np.float32).reshape(3, -1) - centre[:, None]
-    coordinates = (linear @ grid).reshape(3, *shape) + (centre + translation)[:, None, None, None]
+    reference_centre = _grid_centre(shape if reference_shape is None else reference_shape)
+    offsets = np.indices(shape, dtype=np.float32).reshape(3, -1) - _grid_centre(shape)[:, None]
+    if pose is not None:
+        offsets = pose.upright_offsets(offsets, spacing)
+    coordinates = (linear @ offsets).reshape(3, *shape) + (reference_centre + translation)[:, None, None, None]
     elastic = smooth_random_field(shape, ELASTIC_CORRELATION_MM / spacing, rng, num_fields=3)
     return (coordinates + elastic * (ELASTIC_AMPLITUDE_MM / spacing)).astype(np.float32)
 

@@ -36,7 +36,7 @@ def save_montage(subject: DemoSubject, path: Path, title: str = "") -> None:
     lesion = subject.label > 0
     source = lesion if lesion.any() else subject.tissue_fraction("white_matter") > 0.5
     centre = np.round(ndimage.center_of_mass(source)).astype(int)
-    brain = subject.fractions.sum(axis=0) > 0.5
+    brain = subject.brain_mask
     label_colours = {1: "tab:red", 2: "tab:green", 4: "yellow"}
     colour_index = np.zeros(subject.label.shape, dtype=np.uint8)
     for index, value in enumerate(label_colours, start=1):

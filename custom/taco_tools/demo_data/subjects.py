@@ -7,10 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from taco.data.splits import split_sizes
-from taco_tools.demo_data.anatomy import load_reference_anatomy
+from taco_tools.demo_data.anatomy import brain_mask, load_reference_anatomy
 from taco_tools.demo_data.deformation import apply_mass_effect, deform_tissue_maps, random_deformation
 from taco_tools.demo_data.mr_physics import (COMPARTMENTS, NOISE_LEVEL_RANGE, SIGNAL_MAXIMUM,
                                              add_rician_noise, random_bias_field, simulate_contrasts)
+from taco_tools.demo_data.pose import posed_grid, random_pose
 from taco_tools.demo_data.tumour import (LESION_LABELS, TUMOUR_GRADES, TUMOUR_RADIUS_MM_RANGE, TumourGrade,
                                          grow_tumour, insert_lesion, pick_tumour_centre)
 
@@ -30,21 +31,27 @@ class DemoSubject:
     """One synthetic subject.
 
     Attributes:
-        images: modality name -> ``(X, Y, Z)`` float32 image, for each of ``MODALITIES``.
+        images: modality name -> ``(X, Y, Z)`` float32 image, for each of ``MODALITIES``; exactly 0
+            outside ``brain_mask`` when skull-stripped.
         label: ``(X, Y, Z)`` uint8 BraTS label map (0, 1, 2, 4).
         fractions: ``(6, X, Y, Z)`` float32 compartment fractions in the order of ``COMPARTMENTS``,
             after the lesion replaced normal tissue.
-        affine: ``(4, 4)`` RAS voxel-to-world (mm) matrix, shared with the reference anatomy's grid.
+        brain_mask: ``(X, Y, Z)`` bool brain mask of the subject's anatomy (:func:`~.anatomy.brain_mask`).
+        affine: ``(4, 4)`` RAS voxel-to-world (mm) matrix of the subject's grid: the reference grid, or
+            for a posed subject the padded grid of :func:`~.pose.posed_grid`.
+        reference_affine: ``(4, 4)`` RAS voxel-to-world (mm) matrix of the reference anatomy's grid.
         grade: tumour grade the subject was generated with.
         template_coordinates: ``(3, X, Y, Z)`` float32 reference-anatomy voxel coordinates that each
-            subject voxel was sampled from (deformation and mass effect), the ground truth of which
-            reference point lies at each voxel; ``affine`` maps them to reference mm.
+            subject voxel was sampled from (pose, deformation and mass effect), the ground truth of which
+            reference point lies at each voxel; ``reference_affine`` maps them to reference mm.
     """
 
     images: dict[str, np.ndarray]
     label: np.ndarray
     fractions: np.ndarray
+    brain_mask: np.ndarray
     affine: np.ndarray
+    reference_affine: np.ndarray
     grade: TumourGrade
     template_coordinates: np.ndarray
 
@@ -76,25 +83,55 @@ class DemoSubject:
     def template_millimetres(self) -> np.ndarray:
         """``(3, X, Y, Z)`` float32 reference-space coordinates (mm) of the point each voxel shows."""
         flat = self.template_coordinates.reshape(3, -1)
-        return (self.affine[:3, :3] @ flat + self.affine[:3, 3:]).reshape(self.template_coordinates.shape).astype(
+        return (self.reference_affine[:3, :3] @ flat + self.reference_affine[:3, 3:]).reshape(self.template_coordinates.shape).astype(
             np.float32)
 
-def synthesize_subject(rng: np.random.Generator, grade: TumourGrade = "none", spacing: float = 2.0) -> DemoSubject:
+def _image_subject(fractions: np.ndarray, mask: np.ndarray, spacing: float, rng: np.random.Generator,
+                   skull_stripped: bool) -> dict[str, np.ndarray]:
+    """Four contrasts of ``(6, X, Y, Z)`` compartment fractions, each with its bias field and the subject's
+    Rician noise level; with ``skull_stripped``, every voxel outside the ``(X, Y, Z)`` ``mask`` set to 0.
+
+    Returns:
+        modality name -> ``(X, Y, Z)`` float32 image. The random draws do not depend on ``skull_stripped``:
+        both images of a generator state agree inside the mask.
+    """
+    shape = fractions.shape[1:]
+    noise_sigma = rng.uniform(*NOISE_LEVEL_RANGE) * SIGNAL_MAXIMUM
+    images = {
+        modality: add_rician_noise(clean * random_bias_field(shape, spacing, rng), noise_sigma, rng)
+        for modality, clean in simulate_contrasts(fractions).items()
+    }
+    if skull_stripped:
+        for image in images.values():
+            image[~mask] = 0.0
+    return images
+
+
+def synthesize_subject(rng: np.random.Generator, grade: TumourGrade = "none", spacing: float = 2.0,
+                       skull_stripped: bool = True, varied_pose: bool = False) -> DemoSubject:
     """Synthesize one subject: deformed anatomy, optional tumour, four contrasts with bias and noise.
 
     Args:
         rng: random generator; the same generator state gives the same subject.
         grade: ``"none"`` (healthy), ``"low"`` (no enhancement) or ``"high"`` (enhancing rim).
         spacing: voxel size in mm.
+        skull_stripped: images are exactly 0 outside the brain mask, as in BraTS; False keeps the noisy
+            background of a scan that was not skull-stripped.
+        varied_pose: place the head in a random rigid pose (:func:`~.pose.random_pose`, drawn first from
+            ``rng``) in the padded field of view of :func:`~.pose.posed_grid`, like a scan of a
+            pre-training corpus; False keeps it upright on the reference grid, like a BraTS subject.
 
     Returns:
-        The subject on the reference grid (``(84, 100, 88)`` at 2 mm).
+        The subject on the reference grid (``(84, 100, 88)`` at 2 mm), or with ``varied_pose`` on the
+        padded grid (``(124, 140, 128)`` at 2 mm).
     """
     if grade not in TUMOUR_GRADES:
         raise ValueError(f"grade must be one of {TUMOUR_GRADES}, got {grade!r}.")
     reference = load_reference_anatomy(spacing)
-    shape = reference.tissue.shape[1:]
-    coordinates = random_deformation(shape, spacing, rng)
+    reference_shape = reference.tissue.shape[1:]
+    pose = random_pose(rng) if varied_pose else None
+    shape, affine = (reference_shape, np.array(reference.affine)) if pose is None else posed_grid(reference)
+    coordinates = random_deformation(shape, spacing, rng, reference_shape, pose)
     if grade == "none":
         displaced = coordinates
         tissue = deform_tissue_maps(reference.tissue, displaced)
@@ -107,13 +144,10 @@ def synthesize_subject(rng: np.random.Generator, grade: TumourGrade = "none", sp
         tissue = deform_tissue_maps(reference.tissue, displaced)
         label = grow_tumour(tissue, centre, radius_mm, grade, spacing, rng)
     fractions = insert_lesion(tissue, label)
-    noise_sigma = rng.uniform(*NOISE_LEVEL_RANGE) * SIGNAL_MAXIMUM
-    images = {
-        modality: add_rician_noise(clean * random_bias_field(shape, spacing, rng), noise_sigma, rng)
-        for modality, clean in simulate_contrasts(fractions).items()
-    }
-    return DemoSubject(images=images, label=label, fractions=fractions, affine=np.array(reference.affine), grade=grade,
-                       template_coordinates=displaced)
+    mask = brain_mask(fractions)
+    images = _image_subject(fractions, mask, spacing, rng, skull_stripped)
+    return DemoSubject(images=images, label=label, fractions=fractions, brain_mask=mask, affine=affine,
+                       reference_affine=np.array(reference.affine), grade=grade, template_coordinates=displaced)
 
 
 def assign_splits_and_grades(

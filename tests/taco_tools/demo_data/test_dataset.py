@@ -88,13 +88,45 @@ def test_ten_subjects_hold_both_classes_and_both_tumour_grades(demo_datalist, da
             assert {entry["class_label"] for entry in datalist[split]} == {0, 1}, split
 
 
-def test_background_is_rician_not_zero(demo_datalist, datalist):
+def test_images_are_skull_stripped_by_default_like_brats(demo_datalist, datalist):
     root = demo_datalist.parent
-    for path in datalist["training"][0]["image"]:
-        image = np.asarray(nib.load(root / path).dataobj)
-        corner = image[:8, :8, :8]
-        assert np.all(image > 0)
-        assert 0 < corner.mean() < 0.1 * image.max()
+    assert datalist["skull_stripped"] is True and "skull-stripped" in datalist["description"]
+    assert not any("mask" in entry for entry in all_entries(datalist))
+    entry = datalist["training"][0]
+    images = [np.asarray(nib.load(root / path).dataobj) for path in entry["image"]]
+    brain = images[0] > 0
+    assert 0 < brain.sum() < 0.5 * brain.size
+    for image in images:
+        np.testing.assert_array_equal(image > 0, brain)  # one mask for the four contrasts
+        assert np.all(image[~brain] == 0.0)
+    tissue = np.asarray(nib.load(root / entry["tissue"]).dataobj)
+    assert np.all(brain[tissue > 0]) and np.all(brain[load_label(root, entry) > 0])
+    assert np.all(tissue[~brain] == 0)
+
+
+def test_noisy_background_option_writes_and_lists_each_subject_s_brain_mask(tmp_path):
+    stripped_path = demo.generate_demo_dataset(tmp_path / "a", num_subjects=1, seed=3, spacing=4.0, num_unlabelled=1)
+    noisy_path = demo.generate_demo_dataset(tmp_path / "b", num_subjects=1, seed=3, spacing=4.0, num_unlabelled=1,
+                                            skull_stripped=False)
+    stripped, noisy = json.loads(stripped_path.read_text()), json.loads(noisy_path.read_text())
+    assert noisy["skull_stripped"] is False and noisy["description"] != stripped["description"]
+    noisy_entries, stripped_entries = all_entries(noisy) + noisy["unlabelled"], all_entries(stripped) + stripped["unlabelled"]
+    assert [entry["subject"] for entry in noisy_entries] == ["demo_000", "demo_001"]
+    for entry, stripped_entry in zip(noisy_entries, stripped_entries):
+        name = entry["subject"]
+        assert entry["mask"] == f"{name}/{name}_brain_mask.nii.gz"
+        assert {key: value for key, value in entry.items() if key != "mask"} == stripped_entry
+        mask_image = nib.load(noisy_path.parent / entry["mask"])
+        mask = np.asarray(mask_image.dataobj)
+        assert mask_image.get_data_dtype() == np.uint8 and set(np.unique(mask).tolist()) == {0, 1}
+        for path in entry["image"]:
+            image = nib.load(noisy_path.parent / path)
+            assert mask_image.shape == image.shape
+            np.testing.assert_array_equal(mask_image.affine, image.affine)
+            noisy_image = np.asarray(image.dataobj)
+            assert np.all(noisy_image > 0)
+            np.testing.assert_array_equal(np.asarray(nib.load(stripped_path.parent / path).dataobj),
+                                          noisy_image * mask)
 
 
 def read_images(datalist_path: Path) -> list[np.ndarray]:
@@ -114,7 +146,8 @@ def test_same_seed_same_data_and_other_seed_differs(tmp_path):
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"num_subjects": 0}, "0"), ({"spacing": 0.0}, "0.0"), ({"spacing": -1.0}, "-1.0")],
+    [({"num_subjects": 0}, "0"), ({"spacing": 0.0}, "0.0"), ({"spacing": -1.0}, "-1.0"),
+     ({"skull_stripped": "false"}, "'false'")],
 )
 def test_bad_arguments_raise_value_error_naming_the_value(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -166,9 +199,16 @@ def test_unlabelled_subjects_have_images_only_and_leave_the_labelled_ones_unchan
     assert all(set(entry) == {"subject", "image"} and len(entry["image"]) == 4 for entry in unlabelled)
     assert sorted(path.name for path in (tmp_path / "b" / "demo_002").iterdir()) == \
         sorted(f"demo_002_{m}.nii.gz" for m in demo.MODALITIES)
-    images = [np.asarray(nib.load(tmp_path / "b" / path).dataobj) for entry in unlabelled for path in entry["image"]]
-    assert all(image.shape == read_images(plain_path)[0].shape for image in images)
-    assert not np.array_equal(images[0], images[4])  # different subjects
+    images = [nib.load(tmp_path / "b" / path) for entry in unlabelled for path in entry["image"]]
+    labelled = nib.load(plain_path.parent / plain["training"][0]["image"][0])
+    posed_shape, posed_affine = demo.posed_grid(demo.load_reference_anatomy(8.0))
+    assert labelled.shape == (21, 25, 22) and posed_shape == (31, 35, 32)  # padded by 5 voxels of 8 mm
+    for image in images:
+        assert image.shape == posed_shape and nib.aff2axcodes(image.affine) == ("R", "A", "S")
+        np.testing.assert_allclose(image.affine, posed_affine)
+        np.testing.assert_allclose(image.header.get_qform(), posed_affine)
+        np.testing.assert_allclose(image.header.get_sform(), posed_affine)
+    assert not np.array_equal(np.asarray(images[0].dataobj), np.asarray(images[4].dataobj))  # different subjects
 
 
 def test_unlabelled_grades_mix_like_the_labelled_ones_and_depend_only_on_the_seed():
