@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from taco_tools.benchmark.statistics import paired_comparison, summarise
+from taco_tools.benchmark.statistics import mean_std_text, paired_comparison
 
 __all__ = ["MetricKey", "compare_benchmarks", "read_results"]
 
@@ -63,7 +63,7 @@ def compare_benchmarks(folders: Mapping[str, str | os.PathLike], metrics: Sequen
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, values in results.items():
         for init in inits:
-            cells = [_mean_std(values.get((init, *metric), {})) for metric in metrics]
+            cells = [mean_std_text(values.get((init, *metric), {}), digits=3, count=False) for metric in metrics]
             if any(cell != "n/a" for cell in cells):
                 lines.append(f"| {name} | {init} | " + " | ".join(cells) + " |")
     for name, values in results.items():
@@ -80,14 +80,6 @@ def compare_benchmarks(folders: Mapping[str, str | os.PathLike], metrics: Sequen
             if any(cell != "n/a" for cell in cells):
                 lines.append(f"| {name} − {reference} | {init} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def _mean_std(seeds: Mapping[int, float]) -> str:
-    summary = summarise(list(seeds.values()))
-    if summary.n == 0:
-        return "n/a"
-    spread = "" if math.isnan(summary.std) else f" ± {summary.std:.3f}"
-    return f"{summary.mean:.3f}{spread}"
 
 
 def _difference(values: Mapping[int, float], reference: Mapping[int, float]) -> str:

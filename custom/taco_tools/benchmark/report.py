@@ -13,7 +13,7 @@ from taco_tools.benchmark.plan import INITS, SCRATCH
 from taco_tools.benchmark.results import (CONTROL_PREFIX, MISSING_MODALITY, REPRESENTATION, lower_is_better,
                                           modalities_present)
 from taco_tools.benchmark.runner import format_seconds
-from taco_tools.benchmark.statistics import Summary, paired_comparison, summarise
+from taco_tools.benchmark.statistics import Summary, mean_std_text, paired_comparison, summarise
 
 __all__ = ["KEY_METRICS", "REFERENCES", "write_report"]
 
@@ -42,14 +42,6 @@ def _values(rows: Sequence[dict[str, Any]]) -> Values:
 def _ordered(items, order: Sequence[str] = ()) -> list:
     unique = list(dict.fromkeys(items))
     return sorted(unique, key=lambda item: order.index(item) if item in order else len(order))
-
-
-def _mean_std(seeds: dict[int, float]) -> str:
-    summary = summarise(list(seeds.values()))
-    if summary.n == 0:
-        return "n/a"
-    spread = "n/a" if math.isnan(summary.std) else f"{summary.std:.4f}"
-    return f"{summary.mean:.4f} ± {spread} (n={summary.n})"
 
 
 def _versus(values: Values, key: tuple[str, float, str, str], reference: str) -> str:
@@ -127,7 +119,7 @@ def write_report(rows: Sequence[dict[str, Any]], out: str | os.PathLike, profile
             for init in inits:
                 key = (task, fraction, metric, init)
                 if key in values:
-                    table.append([f"{metric} {arrow}", init, _mean_std(values[key]),
+                    table.append([f"{metric} {arrow}", init, mean_std_text(values[key]),
                                   *(_versus(values, key, reference) for reference in REFERENCES)])
         title = TASK_TITLES.get(task, task)
         if task != REPRESENTATION:
@@ -167,7 +159,7 @@ def _key_metrics(values: Values, settings: list[tuple[str, float]], inits: list[
         metric = _key_metric(values, task, fraction)
         if metric is None:
             continue
-        cells = [_mean_std(values[(task, fraction, metric, init)]) if (task, fraction, metric, init) in values
+        cells = [mean_std_text(values[(task, fraction, metric, init)]) if (task, fraction, metric, init) in values
                  else "n/a" for init in inits]
         taco = (task, fraction, metric, "taco")
         versus = [_versus(values, taco, reference) if taco in values else "n/a (not run)" for reference in REFERENCES]

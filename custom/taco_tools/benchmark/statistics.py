@@ -11,7 +11,7 @@ from scipy import stats
 
 from taco.utils import finite_mean
 
-__all__ = ["PairedComparison", "Summary", "paired_comparison", "summarise"]
+__all__ = ["PairedComparison", "Summary", "mean_std_text", "paired_comparison", "summarise"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,16 @@ def summarise(values: Sequence[float]) -> Summary:
     mean = finite_mean(finite)
     std = math.sqrt(sum((value - mean) ** 2 for value in finite) / (len(finite) - 1)) if len(finite) > 1 else math.nan
     return Summary(mean, std, len(finite))
+
+
+def mean_std_text(seeds: Mapping[int, float], digits: int = 4, count: bool = True) -> str:
+    """``"mean ± std (n=N)"`` of ``{seed: value}`` (:func:`summarise`) with ``digits`` decimals, ``(n=N)`` only with
+    ``count``; ``"n/a"`` for the spread of one value, and for the whole cell without a finite value."""
+    summary = summarise(list(seeds.values()))
+    if summary.n == 0:
+        return "n/a"
+    spread = "n/a" if math.isnan(summary.std) else f"{summary.std:.{digits}f}"
+    return f"{summary.mean:.{digits}f} ± {spread}" + (f" (n={summary.n})" if count else "")
 
 
 def paired_comparison(values: Mapping[int, float], reference: Mapping[int, float]) -> PairedComparison:

@@ -6,6 +6,7 @@ import pytest
 from scipy import stats
 
 from taco_tools.benchmark import paired_comparison, summarise
+from taco_tools.benchmark.statistics import mean_std_text
 
 
 def test_mean_and_sample_std_by_hand():
@@ -56,3 +57,10 @@ def test_identical_runs_give_no_p_value_and_no_pairs_give_nothing():
     assert math.isnan(paired_comparison({0: 0.5, 1: 0.6}, {0: 0.5, 1: 0.6}).p_value)
     nothing = paired_comparison({0: 0.5}, {1: 0.5})
     assert nothing.n == 0 and math.isnan(nothing.difference)
+
+
+def test_mean_std_text_rounds_names_the_count_and_marks_what_is_undefined():
+    assert mean_std_text({0: 0.8, 1: 0.82, 2: 0.84}) == "0.8200 ± 0.0200 (n=3)"
+    assert mean_std_text({0: 0.8, 1: 0.82, 2: 0.84}, digits=3, count=False) == "0.820 ± 0.020"
+    assert mean_std_text({0: 0.8, 1: math.nan}) == "0.8000 ± n/a (n=1)"  # one finite value: no spread
+    assert mean_std_text({}) == mean_std_text({0: math.nan}) == "n/a"
