@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
+import numpy as np
+import torch
 from monai.data import CacheDataset, Dataset, PersistentDataset
 from monai.data.utils import json_hashing
 from monai.utils import optional_import
@@ -13,9 +17,45 @@ _, HAS_TQDM = optional_import("tqdm")
 
 from taco.utils.input_errors import InputError
 
-__all__ = ["DATASET_TYPES", "cached_dataset"]
+__all__ = ["DATASET_TYPES", "cached_dataset", "preprocessing_fingerprint", "preprocessing_hash"]
 
 DATASET_TYPES = ("cache", "persistent", "plain")
+_DESCRIBED_PACKAGES = ("monai", "taco")
+"""Objects of these packages are described by their attributes; any other object by its type alone."""
+
+
+def preprocessing_fingerprint(value: Any, _seen: frozenset = frozenset()) -> Any:
+    """A JSON value that describes ``value`` (a transform, or a list of them) with every argument it holds.
+
+    MONAI and taco objects are described by their type and attributes, recursively (``Spacingd`` holds a
+    ``Spacing`` which holds its ``pixdim``); arrays and tensors by their values; functions, classes and
+    objects of other packages by their qualified name, never by their address or state, so the fingerprint
+    is the same in every process and every run given the same arguments.
+    """
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, enum.Enum):
+        return f"{type(value).__qualname__}.{value.name}"
+    if isinstance(value, (np.ndarray, np.generic, torch.Tensor)):
+        return np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value).tolist()
+    if isinstance(value, (list, tuple)):
+        return [preprocessing_fingerprint(item, _seen) for item in value]
+    if isinstance(value, Mapping):
+        return {str(key): preprocessing_fingerprint(item, _seen) for key, item in sorted(value.items(), key=str)}
+    kind = value if isinstance(value, type) or callable(value) and not hasattr(value, "__dict__") else type(value)
+    name = f"{getattr(kind, '__module__', '')}.{getattr(kind, '__qualname__', repr(kind))}"
+    described = not isinstance(value, type) and hasattr(value, "__dict__") and id(value) not in _seen
+    if not described or not name.startswith(tuple(f"{package}." for package in _DESCRIBED_PACKAGES)):
+        return name
+    seen = _seen | {id(value)}
+    return {"type": name, **{key: preprocessing_fingerprint(item, seen) for key, item in sorted(vars(value).items())}}
+
+
+def preprocessing_hash(transforms: Sequence[Any]) -> bytes:
+    """The hash of :func:`preprocessing_fingerprint` of ``transforms``: the ``hash_transform`` of the persistent
+    cache, so that its files are named by the cached transforms' arguments (not only their names, MONAI's fallback
+    for transforms that are not JSON)."""
+    return json_hashing(preprocessing_fingerprint(list(transforms)))
 
 
 def cached_dataset(data: Sequence, transform: Callable, dataset_type: str = "cache", cache_rate: float = 1.0,
@@ -30,9 +70,10 @@ def cached_dataset(data: Sequence, transform: Callable, dataset_type: str = "cac
         transform: the whole chain, deterministic transforms first.
         dataset_type: ``"cache"`` (``CacheDataset``: in memory, ``cache_rate`` of the items, filled by
             ``num_workers`` threads at start-up, with a progress bar where ``tqdm`` is installed), ``"persistent"`` (``PersistentDataset``: on disk in
-            ``cache_dir``, filled on first use and shared by later runs and by all ranks; for data sets
-            larger than memory; the file names hash each item and the names of the cached transforms,
-            not their arguments, so empty ``cache_dir`` after changing e.g. ``pixdim``) or ``"plain"`` (``Dataset``: no cache).
+            ``cache_dir``, filled on first use and shared by later runs and by all ranks and nodes; for data
+            sets larger than memory; each file name hashes the item and every argument of the cached
+            transforms (:func:`preprocessing_hash`), so a run with other preprocessing, e.g. another ``pixdim``,
+            writes and reads its own files and never those of another) or ``"plain"`` (``Dataset``: no cache).
         cache_rate: fraction of the items cached by ``"cache"``.
         num_workers: threads filling the ``"cache"`` cache.
         cache_dir: folder of the ``"persistent"`` cache.
@@ -42,7 +83,7 @@ def cached_dataset(data: Sequence, transform: Callable, dataset_type: str = "cac
     if dataset_type == "persistent":
         if not cache_dir:
             raise InputError("dataset_type 'persistent' needs a cache_dir.")
-        return PersistentDataset(data, transform, cache_dir=cache_dir, hash_transform=json_hashing)
+        return PersistentDataset(data, transform, cache_dir=cache_dir, hash_transform=preprocessing_hash)
     if dataset_type == "plain":
         return Dataset(data, transform)
     raise InputError(f"dataset_type must be one of {DATASET_TYPES}, got {dataset_type!r}.")

@@ -1,13 +1,17 @@
-"""cached_dataset: the cache named in the config, deterministic transforms cached, random ones re-run."""
+"""cached_dataset: the cache named in the config, deterministic transforms cached, random ones re-run, and a
+persistent cache that is never read under other preprocessing."""
 
+import json
 import warnings
 
+import nibabel as nib
 import numpy as np
 import pytest
 from monai.data import CacheDataset, Dataset, PersistentDataset
-from monai.transforms import Compose, Lambdad, RandLambdad
+from monai.transforms import Compose, Lambdad, LoadImaged, NormalizeIntensityd, RandLambdad, Spacingd
 
 from taco.data import cached_dataset
+from taco.data.datasets import preprocessing_fingerprint, preprocessing_hash
 
 
 class Counting:
@@ -53,3 +57,42 @@ def test_filling_the_cache_does_not_warn_about_a_missing_progress_bar():
         warnings.simplefilter("always")
         cached_dataset([{"x": [1.0]}], Counting().chain(), "cache", num_workers=1)
     assert not [warning for warning in caught if "tqdm" in str(warning.message)]
+
+
+def resampled_volumes(image_path, cache_dir, pixdim):
+    """The persistent dataset of one image resampled to ``pixdim``: (shape of the item, cache files after reading)."""
+    chain = Compose([LoadImaged("image", ensure_channel_first=True), Spacingd("image", pixdim=pixdim),
+                     RandLambdad("image", lambda image: image)])
+    dataset = cached_dataset([{"image": str(image_path)}], chain, "persistent", cache_dir=cache_dir)
+    return tuple(dataset[0]["image"].shape[1:]), sorted(path.name for path in cache_dir.glob("*.pt"))
+
+
+def test_a_persistent_cache_written_under_another_pixdim_is_never_read(tmp_path):
+    """Two runs share a cache folder, the second with another ``pixdim``: it resamples again (MONAI's own key names
+    the transforms only, so it would read the first run's volumes)."""
+    image = tmp_path / "image.nii.gz"
+    nib.save(nib.Nifti1Image(np.random.default_rng(0).random((16, 16, 16), dtype=np.float32), np.eye(4)), image)
+    cache = tmp_path / "cache"
+    first_shape, first_files = resampled_volumes(image, cache, (2.0, 2.0, 2.0))
+    second_shape, second_files = resampled_volumes(image, cache, (4.0, 4.0, 4.0))
+    assert first_shape == (8, 8, 8) and second_shape == (5, 5, 5)  # 16 mm at 4 mm: MONAI keeps the extent
+    assert len(second_files) == 2 and set(first_files) < set(second_files)
+    again_shape, again_files = resampled_volumes(image, cache, [2.0, 2.0, 2.0])  # the first settings, spelt otherwise
+    assert again_shape == (8, 8, 8) and again_files == second_files  # read from the first run's file
+
+
+def test_the_fingerprint_holds_every_argument_and_no_address():
+    spacing = Spacingd("image", pixdim=(1.5, 1.5, 2.0), mode="nearest")
+    fingerprint = preprocessing_fingerprint([spacing, NormalizeIntensityd("image", nonzero=True)])
+    text = json.dumps(fingerprint)
+    assert fingerprint[0]["type"] == "monai.transforms.spatial.dictionary.Spacingd"
+    assert fingerprint[0]["spacing_transform"]["pixdim"] == [1.5, 1.5, 2.0] and fingerprint[0]["mode"] == ["nearest"]
+    assert fingerprint[1]["normalizer"]["nonzero"] is True
+    assert "0x" not in text and " at " not in text
+    assert preprocessing_hash([spacing]) == preprocessing_hash([Spacingd("image", pixdim=[1.5, 1.5, 2], mode="nearest")])
+    assert preprocessing_hash([spacing]) != preprocessing_hash([Spacingd("image", pixdim=(1.5, 1.5, 2.0))])
+    # a function or an object of another package by its name, not its state (which may change as it runs)
+    counting = Counting()
+    before = preprocessing_hash([Lambdad("x", counting)])
+    counting.calls += 1
+    assert preprocessing_hash([Lambdad("x", counting)]) == before
