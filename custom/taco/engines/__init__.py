@@ -1,5 +1,6 @@
 """Training and evaluation pieces that plug into MONAI's ignite workflows."""
 
+from taco.engines.batch_check import RequireBatches
 from taco.engines.checkpoint_handlers import AtomicCheckpointSaver, AtomicDiskSaver, SafeCheckpointLoader
 from taco.engines.encoder_drift import DRIFT_FILE, EncoderDrift, relative_change
 from taco.engines.encoder_export import EncoderExport
@@ -9,5 +10,5 @@ from taco.engines.pretraining_step import PretrainingStep
 from taco.engines.random_states import RandomStates
 
 __all__ = ["DRIFT_FILE", "AtomicCheckpointSaver", "AtomicDiskSaver", "EncoderDrift", "EncoderExport", "PredictionsCSV",
-           "PretrainingStep", "RandomStates", "SafeCheckpointLoader", "configure_mlflow_handlers",
+           "PretrainingStep", "RandomStates", "RequireBatches", "SafeCheckpointLoader", "configure_mlflow_handlers",
            "mlflow_handler_disabled", "relative_change"]

@@ -22,7 +22,8 @@ class EncoderExport:
     The keys are those of ``monai.networks.nets.SwinUNETR(...).swinViT``, so fine-tuning loads
     ``encoder.pt`` with ``torch.load(path, weights_only=True)`` and ``load_state_dict(..., strict=True)``,
     or either file with :func:`taco.networks.load_pretrained_encoder`, which reads the recipe. Each file is
-    written atomically. A ``DistributedDataParallel`` wrapper is looked through.
+    written atomically. A ``DistributedDataParallel`` wrapper is looked through. A run that took no step
+    writes nothing: its encoder would be the random initialisation.
 
     Args:
         network: the pre-training network (with an ``encoder`` attribute).
@@ -41,6 +42,9 @@ class EncoderExport:
         engine.add_event_handler(Events.COMPLETED, self)
 
     def __call__(self, engine: Engine) -> None:
+        if engine.state.iteration == 0:
+            self.logger.warning("no training step was run: no encoder written")
+            return
         network = getattr(self.network, "module", self.network)
         state = {name: tensor.detach().cpu() for name, tensor in network.encoder.state_dict().items()}
         files = write_encoder_files(state, self.path, {**self.recipe, "steps": engine.state.iteration})

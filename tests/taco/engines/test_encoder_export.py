@@ -88,3 +88,14 @@ def test_a_distributed_wrapper_is_looked_through(tmp_path):
     state = torch.load(path, weights_only=True)
     assert list(state) == list(network.encoder.state_dict())
     assert not any(name.startswith("module.") for name in state)
+
+
+def test_a_run_that_took_no_step_writes_no_encoder(tmp_path, caplog):
+    path = tmp_path / "encoder.pt"
+    engine = Engine(lambda engine, batch: None)
+    EncoderExport(TwoPartNetwork(), path).attach(engine)
+    with caplog.at_level(logging.WARNING, logger="taco.engines.encoder_export"):
+        engine.run([], max_epochs=1, epoch_length=2)  # as a trainer with steps_per_epoch and a loader that is empty
+    assert engine.state.iteration == 0
+    assert not list(tmp_path.iterdir()), "the random initialisation must not be exported as a result"
+    assert "no training step was run: no encoder written" in caplog.text
