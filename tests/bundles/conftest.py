@@ -140,6 +140,21 @@ def bundle_workflow(role, configs, workflow_type, **overrides):
                            workflow_type=workflow_type, **overrides)
 
 
+def assert_encoder_file_loaded(swin_vit, encoder_path, in_channels):
+    """``swin_vit``'s weights are those of the encoder file: every tensor equal, the 1-channel first layer
+    replicated over ``in_channels`` input channels and scaled by ``1 / in_channels`` (``first_layer="replicate"``)."""
+    import torch
+
+    saved = torch.load(encoder_path, weights_only=True)
+    loaded = swin_vit.state_dict()
+    assert loaded.keys() == saved.keys()
+    first_layer = "patch_embed.proj.weight"
+    for name, tensor in saved.items():
+        expected = tensor.expand_as(loaded[name]) / in_channels if name == first_layer else tensor
+        torch.testing.assert_close(loaded[name], expected, rtol=0, atol=0, msg=name)
+    assert loaded[first_layer].shape[1] == in_channels
+
+
 @pytest.fixture
 def restore_deterministic_algorithms():
     """The demo profile's ``initialize`` turns on ``torch.use_deterministic_algorithms`` for the whole process."""

@@ -10,7 +10,7 @@ import torch
 from monai.bundle import ConfigParser
 
 from taco.networks import LateFusionSwinClassifier
-from tests.bundles.conftest import datalist_lacking_modalities
+from tests.bundles.conftest import MICRO, assert_encoder_file_loaded, bundle_workflow, datalist_lacking_modalities
 
 BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "taco_cls_finetune"
 
@@ -21,6 +21,13 @@ def test_training_loads_the_pretrained_encoder_and_reports_the_metrics(cls_train
     for metric in ("val_accuracy", "val_auc", "val_f1"):
         assert metric in output
     assert (root / "models" / "model.pt").is_file()
+
+
+def test_initialisation_puts_the_encoder_file_into_the_network(demo_datalist, pretrained_encoder, tmp_path,
+                                                               restore_deterministic_algorithms):
+    workflow = bundle_workflow("cls", ["train.json", "demo.json"], "train", **MICRO["cls"], bundle_root=str(tmp_path),
+                               dataset_dir=str(demo_datalist.parent), pretrained_ckpt=str(pretrained_encoder))
+    assert_encoder_file_loaded(workflow.parser.get_parsed_content("network_def").swinViT, pretrained_encoder, 4)
 
 
 def test_evaluation_writes_metrics_and_one_prediction_per_subject(run_bundle, cls_trained, demo_datalist):

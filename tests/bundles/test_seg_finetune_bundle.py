@@ -11,7 +11,8 @@ import torch
 from monai.bundle import ConfigParser
 
 from taco.networks import LateFusionSwinUNETR, SwinClassifier
-from tests.bundles.conftest import TINY, datalist_lacking_modalities, demo_profile, error_chain
+from tests.bundles.conftest import (MICRO, TINY, assert_encoder_file_loaded, bundle_workflow,
+                                    datalist_lacking_modalities, demo_profile, error_chain)
 
 BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "taco_seg_finetune"
 TINY_INFERENCE = {key: TINY[key] for key in ("pixdim", "sw_roi_size")}
@@ -31,6 +32,18 @@ def test_training_loads_the_pretrained_encoder_and_writes_the_model(seg_trained)
     for name in ("model.pt", "checkpoint_epoch=1.pt", "modality_mean.pt"):
         assert (root / "models" / name).is_file(), name
     assert torch.load(root / "models" / "modality_mean.pt", weights_only=True).shape[0] == 4
+
+
+@pytest.mark.parametrize("fusion, in_channels", [("early", 4), ("late", 1)])
+def test_initialisation_puts_the_encoder_file_into_the_network(fusion, in_channels, demo_datalist, pretrained_encoder,
+                                                               tmp_path, restore_deterministic_algorithms):
+    """What training starts from: the bundle's own ``initialize`` (the early network's first layer takes four
+    modalities, the late network's shared encoder one at a time)."""
+    workflow = bundle_workflow("seg", ["train.json", "demo.json"], "train", **MICRO["seg"], fusion=fusion,
+                               bundle_root=str(tmp_path), dataset_dir=str(demo_datalist.parent),
+                               pretrained_ckpt=str(pretrained_encoder))
+    assert_encoder_file_loaded(workflow.parser.get_parsed_content("network_def").swinViT, pretrained_encoder,
+                               in_channels)
 
 
 def test_evaluation_writes_dice_and_hd95_per_region(run_bundle, seg_trained, demo_datalist):
