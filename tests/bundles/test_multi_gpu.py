@@ -12,8 +12,8 @@ from tests.bundles.conftest import BUNDLES, REPO, TINY
 
 SAVE_RANK_WEIGHTS = {"finalize": [
     "$torch.save({k: v.cpu() for k, v in @network.module.state_dict().items()}, "
-    "os.path.join(@output_dir, f'rank{dist.get_rank()}.pt'))",
-    "$dist.is_initialized() and dist.destroy_process_group()"]}
+    "os.path.join(@output_dir, f'rank{taco.utils.process_rank()}.pt'))",
+    "$taco.utils.end_processes()"]}
 
 
 def torchrun(bundle: str, configs: list[str], tmp_path, **overrides) -> str:

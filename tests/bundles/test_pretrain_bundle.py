@@ -1,5 +1,6 @@
 """The pre-training bundle run as users run it: `python -m monai.bundle run` with the demo profile."""
 
+import json
 import math
 import re
 import signal
@@ -106,3 +107,20 @@ def test_loss_decreases_on_a_fixed_batch(demo_datalist, tmp_path):
     assert len(history) == 10 and all(math.isfinite(value) for value in history)
     assert sum(history[-3:]) / 3 < 0.8 * sum(history[:3]) / 3, history
 
+
+
+def test_a_split_too_small_for_the_batch_stops_before_training_and_exports_nothing(run_bundle, demo_datalist,
+                                                                                    tmp_path):
+    """The demo profile (batch_size 4) on 3 training subjects: every step needs a full batch, so an epoch would
+    hold none; the run must say so instead of exiting 0 with its random initialisation as ``encoder.pt``."""
+    content = json.loads(demo_datalist.read_text())
+    training = [{"subject": item["subject"], "image": [str(demo_datalist.parent / path) for path in item["image"]]}
+                for item in content["training"][:3]]
+    (tmp_path / "datalist.json").write_text(json.dumps({"modalities": content["modalities"], "training": training}))
+    output = run_bundle("taco_pretrain", CONFIGS, expect_failure=True, dataset_dir=tmp_path, bundle_root=tmp_path,
+                        num_workers=0)
+    assert output.rstrip().endswith(
+        "the training data (datalist section 'training', 3 subjects, batch_size 4, incomplete batches dropped) gives "
+        "this run no batch, so it would train nothing: set batch_size to at most 3, use fewer processes, or add "
+        "subjects."), output[-2000:]
+    assert not (tmp_path / "models").exists() or not list((tmp_path / "models").iterdir())

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from monai.utils import convert_to_tensor
 from torch.nn import functional as F
 
 from taco.utils.checkpoints import atomic_save
+from taco.utils.distributed import process_rank, world_size
 from taco.utils.input_errors import InputError
 from taco.utils.model_weights import read_weights_file
 
@@ -50,14 +52,18 @@ def ensure_modality_mean(path: str | os.PathLike, data: Sequence[dict[str, Any]]
                          transform: Callable[[dict[str, Any]], dict[str, Any]], image_key: str = "image") -> str:
     """Compute the mean image over ``data`` and write it atomically to ``path``, unless it exists.
 
-    Returns the path; a resumed run reuses the file instead of reading the training split again.
+    Returns the path; a resumed run reuses the file instead of reading the training split again. In a
+    ``torch.distributed`` job rank 0 writes it and every rank waits for it (``path`` must then be on a file
+    system that every node sees).
     """
     path = Path(path)
-    if not path.is_file():
+    if process_rank() == 0 and not path.is_file():
         mean = compute_modality_mean(data, transform, image_key)
         atomic_save(mean, path)
         logging.getLogger(__name__).info(f"modality mean image {tuple(mean.shape)} over {len(data)} subjects "
                                          f"written to {path}")
+    if world_size() > 1:
+        dist.barrier()
     return str(path)
 
 

@@ -17,13 +17,13 @@ import pickle
 from collections.abc import Mapping
 from pathlib import Path
 
-import ignite.distributed as idist
 from ignite.engine import Engine, Events
 from ignite.handlers import Checkpoint
 from ignite.handlers.checkpoint import BaseSaveHandler
 from monai.handlers import CheckpointLoader
 
 from taco.utils.checkpoints import atomic_save
+from taco.utils.distributed import process_rank
 from taco.utils.model_weights import pickled_objects_refused
 
 __all__ = ["AtomicCheckpointSaver", "AtomicDiskSaver", "SafeCheckpointLoader"]
@@ -48,7 +48,7 @@ class AtomicDiskSaver(BaseSaveHandler):
 
     def __call__(self, checkpoint: Mapping, filename: str, metadata: Mapping | None = None) -> None:
         filename = self.filename or filename
-        if idist.get_rank() == 0:
+        if process_rank() == 0:
             atomic_save(checkpoint, self.dirname / filename)
             for old in self._to_remove:
                 if old != filename:

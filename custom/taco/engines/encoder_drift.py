@@ -7,12 +7,12 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-import ignite.distributed as idist
 import torch
 from ignite.engine import Engine, Events
 from torch import nn
 
 from taco.utils.checkpoints import atomic_write
+from taco.utils.distributed import process_rank
 
 __all__ = ["DRIFT_FILE", "METRIC_NAME", "EncoderDrift", "relative_change"]
 
@@ -96,7 +96,7 @@ class EncoderDrift:
 
     def completed(self, engine: Engine) -> None:
         change = self.measure(engine)
-        if idist.get_rank() > 0:
+        if process_rank() > 0:
             return
         content = {"steps": engine.state.iteration, "relative_change": change, "history": self.history}
         atomic_write(self.path, lambda stream: stream.write((json.dumps(content, indent=2) + "\n").encode()))

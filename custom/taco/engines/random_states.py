@@ -5,10 +5,11 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import ignite.distributed as idist
 import numpy as np
 import torch
 from monai.data.utils import set_rnd
+
+from taco.utils.distributed import process_rank
 
 __all__ = ["RandomStates"]
 
@@ -50,4 +51,4 @@ class RandomStates:
         # the transforms' seed comes from a copy of the restored generator, leaving the global one where it was
         copy = torch.Generator().set_state(state["torch"].cpu())
         seed = int(torch.empty((), dtype=torch.int64).random_(generator=copy).item())
-        set_rnd(self.dataset, seed + idist.get_rank())
+        set_rnd(self.dataset, seed + process_rank())

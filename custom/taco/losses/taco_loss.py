@@ -8,7 +8,7 @@ from typing import Optional, Union
 import torch
 from torch import nn
 
-from taco.losses.inter_instance import InterInstanceRankingLoss
+from taco.losses.inter_instance import InterInstanceRankingLoss, draw_subject_pairs
 from taco.losses.intra_instance import IntraInstanceRankingLoss
 from taco.losses.token_geometry import TokenGeometry
 from taco.utils.distributed import gather_across_ranks, scale_gradient, world_size
@@ -125,13 +125,16 @@ class TacoLoss(nn.Module):
 
         Returns:
             ``{"loss", "reconstruction", "intra", "inter"}``: the weighted total and the unweighted terms;
-            with a topology warm-up also ``"topology_scale"``, the factor applied to both topology weights.
+            with a topology warm-up also ``"topology_scale"``, the factor applied to both topology weights;
+            with ``inter_across_ranks`` in a job of several ranks also ``"inter_pairs_across_ranks"``, how many
+            of the inter-instance subject pairs join subjects of two different ranks (mean over token stages).
         """
         zero = reconstruction.new_zeros(())
         terms = {"reconstruction": zero, "intra": zero, "inter": zero}
         if self.weights["reconstruction"] > 0:
             terms["reconstruction"] = nn.functional.mse_loss(reconstruction, target)
         per_stage: dict[str, list[torch.Tensor]] = {"intra": [], "inter": []}
+        pairs_across_ranks: list[torch.Tensor] = []
         for stage_tokens1, stage_tokens2, stage_valid1, stage_valid2, stage_counterpart in _stages(
                 tokens1, tokens2, valid1, valid2, counterpart):
             geometry1 = TokenGeometry(stage_tokens1, stage_valid1)
@@ -142,7 +145,10 @@ class TacoLoss(nn.Module):
                 per_stage["intra"].append(self.intra(geometry1, intra_geometry2, distinct=distinct,
                                                      generator=generator))
             if self.weights["inter"] > 0:
-                per_stage["inter"].append(self._inter(geometry1, geometry2, generator, subjects))
+                value, across = self._inter(geometry1, geometry2, generator, subjects)
+                per_stage["inter"].append(value)
+                if across is not None:
+                    pairs_across_ranks.append(across)
         for name, values in per_stage.items():
             if values:
                 terms[name] = values[0] if len(values) == 1 else torch.stack(values).mean()
@@ -152,6 +158,8 @@ class TacoLoss(nn.Module):
             scale = self.topology_scale(iteration)
             scales.update(intra=scale, inter=scale)
             extra["topology_scale"] = reconstruction.new_tensor(scale)
+        if pairs_across_ranks:
+            extra["inter_pairs_across_ranks"] = torch.stack(pairs_across_ranks).float().mean()
         total = sum(self.weights[name] * scales[name] * value for name, value in terms.items())
         return {"loss": total, **terms, **extra}
 
@@ -162,10 +170,12 @@ class TacoLoss(nn.Module):
         return min(1.0, max(0, iteration) / self.topology_warmup_steps)
 
     def _inter(self, geometry1: TokenGeometry, geometry2: TokenGeometry, generator: torch.Generator | None,
-               subjects: torch.Tensor | None = None) -> torch.Tensor:
+               subjects: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The inter-instance term, and with ``inter_across_ranks`` in a job of several ranks the number of its
+        subject pairs whose two subjects come from different ranks (None otherwise)."""
         ranks = world_size()
         if not self.inter_across_ranks or ranks == 1:
-            return self.inter(geometry1, geometry2, generator=generator, subjects=subjects)
+            return self.inter(geometry1, geometry2, generator=generator, subjects=subjects), None
         # one collective for both token sets: (S, 2, T, C) -> (W * S, 2, T, C)
         gathered = gather_across_ranks(torch.stack([geometry1.tokens, geometry2.tokens], dim=1))
         valid1 = valid2 = None
@@ -174,5 +184,9 @@ class TacoLoss(nn.Module):
             valid1, valid2 = members[:, 0].bool(), members[:, 1].bool()
         if subjects is not None:
             subjects = gather_across_ranks(subjects.to(geometry1.tokens.device))
-        return scale_gradient(self.inter(gathered[:, 0], gathered[:, 1], generator=generator, valid1=valid1,
-                                         valid2=valid2, subjects=subjects), ranks)
+        # the pairs the inter term would draw itself (same generator, same order), to count those across ranks
+        pairs = draw_subject_pairs(gathered.shape[0], self.inter.max_pairs, generator, gathered.device)
+        per_rank = geometry1.shape[0]
+        across = (pairs[:, 0] // per_rank != pairs[:, 1] // per_rank).sum()
+        return scale_gradient(self.inter(gathered[:, 0], gathered[:, 1], generator=generator, pairs=pairs,
+                                         valid1=valid1, valid2=valid2, subjects=subjects), ranks), across

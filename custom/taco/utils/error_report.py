@@ -149,7 +149,9 @@ class _FailureReportHook:
         self.previous_hook(error_type, error, traceback)
         if not isinstance(error, Exception):  # KeyboardInterrupt, SystemExit: the user stopped it
             return
-        report = failure_report(error, self.bundle, self.stage, int(os.environ.get("WORLD_SIZE", "1")))
+        processes = int(os.environ.get("WORLD_SIZE", "1"))
+        stage = f"{self.stage}, process {os.environ.get('RANK', '?')} of {processes}" if processes > 1 else self.stage
+        report = failure_report(error, self.bundle, stage, processes)
         error_file = os.environ.get("TORCHELASTIC_ERROR_FILE")
         if error_file:
             try:

@@ -51,6 +51,7 @@ SUBJECTS = torch.tensor([5, 6, 5, 7])
 def cross_rank_inter_loss(rank: int, tokens1: torch.Tensor, tokens2: torch.Tensor, max_pairs: int) -> dict:
     """On one of 2 ranks: the inter term of TacoLoss on this rank's half, without and with cross-rank pairs."""
     import taco.losses.inter_instance as inter_instance
+    import taco.losses.taco_loss as taco_loss
 
     draw, drawn = inter_instance.draw_subject_pairs, []
 
@@ -59,7 +60,7 @@ def cross_rank_inter_loss(rank: int, tokens1: torch.Tensor, tokens2: torch.Tenso
         drawn.append(pairs.shape[0])
         return pairs
 
-    inter_instance.draw_subject_pairs = recording_draw
+    inter_instance.draw_subject_pairs = taco_loss.draw_subject_pairs = recording_draw
     result = {}
     for name, across, subjects in (("local", False, None), ("global", True, None), ("skip", True, SUBJECTS)):
         local1 = tokens1[2 * rank:2 * rank + 2].clone().requires_grad_(True)
@@ -72,7 +73,7 @@ def cross_rank_inter_loss(rank: int, tokens1: torch.Tensor, tokens2: torch.Tenso
                      subjects=None if subjects is None else subjects[2 * rank:2 * rank + 2])
         terms["loss"].backward()
         result[name] = {"inter": terms["inter"].detach(), "grad1": local1.grad, "grad2": local2.grad,
-                        "pairs": drawn[-1]}
+                        "pairs": drawn[-1], "across": terms.get("inter_pairs_across_ranks")}
     return result
 
 
@@ -87,6 +88,8 @@ def test_cross_rank_pairs_match_one_process_on_the_concatenated_batch(tmp_path):
     for rank, result in enumerate(ranks):
         # 2 subjects per rank: 2 ordered pairs alone, 4 * 3 = 12 across the global batch of 4
         assert result["local"]["pairs"] == 2 and result["global"]["pairs"] == 12
+        # of the 12 ordered pairs, those of two subjects of one rank are (0, 1), (1, 0), (2, 3) and (3, 2)
+        assert result["local"]["across"] is None and result["global"]["across"].item() == 8
         torch.testing.assert_close(result["global"]["inter"], expected.detach())
         # DDP averages the 2 ranks' gradients, hence the factor 2 on each rank's own part
         part = slice(2 * rank, 2 * rank + 2)

@@ -1,9 +1,13 @@
-"""Gathering across ranks: values, where the gradient flows, and refused shapes (2 gloo processes)."""
+"""The processes of a distributed run: joining, ranks that must agree, and gathering across ranks (values, where the
+gradient flows, refused shapes), on 2 gloo processes."""
+
+import re
 
 import pytest
 import torch
 
-from taco.utils import gather_across_ranks, scale_gradient, world_size
+from taco.utils import (InputError, check_ranks_agree, end_processes, gather_across_ranks, is_not_main_process,
+                        process_rank, scale_gradient, start_processes, world_size)
 from tests.gloo import run_on_ranks
 
 
@@ -47,3 +51,41 @@ def test_scale_gradient_keeps_the_value_and_scales_the_gradient():
     scaled.backward()
     assert scaled.item() == 3.0
     assert value.grad.item() == pytest.approx(6.0)
+
+
+def disagree_on_the_data(rank: int) -> dict:
+    same = {"hyperparameters": {"batch_size": 2}, "resume_from": ""}
+    check_ranks_agree(same)  # agreeing ranks pass
+    try:
+        check_ranks_agree({**same, "training data": [f"subject_{rank}"], "config": {"seed": rank, "long": "x" * 90}})
+        refusal = "accepted"
+    except InputError as error:
+        refusal = str(error)
+    return {"refusal": refusal, "rank": process_rank(), "not_main": is_not_main_process()}
+
+
+def test_ranks_that_disagree_are_refused_on_every_rank_naming_what_differs(tmp_path):
+    results = run_on_ranks(disagree_on_the_data, 2, tmp_path)
+    assert [result["rank"] for result in results] == [0, 1]
+    assert [result["not_main"] for result in results] == [False, True]
+    for result in results:
+        refusal = result["refusal"]
+        assert "the 2 processes of this run disagree on 'training data', 'config'" in refusal, refusal
+        assert "rank 0 \"['subject_0']\"; rank 1 \"['subject_1']\"" in refusal, refusal
+        assert re.search(r"'config': rank 0 hash [0-9a-f]{12}; rank 1 hash [0-9a-f]{12}", refusal), refusal
+        assert "hyperparameters" not in refusal and "resume_from" not in refusal
+
+
+def test_without_a_process_group_every_process_is_the_main_one_and_agrees():
+    assert process_rank() == 0 and not is_not_main_process()
+    check_ranks_agree({"anything": object()})
+    start_processes(False, "cpu")  # one process: nothing to join
+    end_processes()
+
+
+def test_a_distributed_run_outside_torchrun_names_the_launcher(monkeypatch):
+    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(InputError, match="runs under torchrun, which sets RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, "
+                                         "MASTER_PORT; start it with `torchrun --nproc_per_node N"):
+        start_processes(True, "cpu")
