@@ -69,7 +69,7 @@ def test_fine_tuning_on_two_ranks(bundle, overrides, demo_datalist, pretrained_e
     # the late-fusion network's encoder takes one modality at a time
     input_channels = trained["swinViT.patch_embed.proj.weight"].shape[1]
     assert input_channels == (1 if overrides.get("fusion") == "late" else 4)
-    # the handlers disabled on rank 1 (by their index in multi_gpu_train.json) are the file writers
+    # the handlers disabled on rank 1 (_disabled_: @is_not_main_process) are the file writers
     assert (root / "models" / "model.pt").is_file()
     writers = {path.name.split(".")[-2] for path in (root / "runs" / "tensorboard").iterdir()}
     assert len(writers) == 1, f"TensorBoard files from processes {writers}"  # events.out.tfevents.<t>.<host>.<pid>.<n>
