@@ -18,6 +18,11 @@ TINY = {key: MICRO["seg"][key] for key in ("pixdim", "sw_roi_size", "num_workers
 """On top of each fine-tuning bundle's demo profile: one 32^3 window per subject, in-process loading, 2 subjects a batch."""
 
 
+ON_THE_FINE_TUNED_SEGMENTER = pytest.mark.xdist_group("seg_trained")
+"""For modules that use ``seg_trained`` or ``seg_late_trained``: pytest-xdist (``--dist loadgroup``) runs them in one
+worker, so the two models are trained once per session, not once per worker."""
+
+
 def error_chain(error):
     """The messages of an error and of every error it was raised from (MONAI's Compose wraps them)."""
     messages = []

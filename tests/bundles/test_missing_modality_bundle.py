@@ -6,8 +6,10 @@ import json
 import pytest
 from monai.bundle import ConfigParser
 
-from tests.bundles.conftest import BUNDLES, TINY, error_chain
+from tests.bundles.conftest import BUNDLES, ON_THE_FINE_TUNED_SEGMENTER, TINY, error_chain
 from taco_tools.benchmark import Stage, collect_results
+
+pytestmark = ON_THE_FINE_TUNED_SEGMENTER
 
 SEG_BUNDLE = BUNDLES / "taco_seg_finetune"
 

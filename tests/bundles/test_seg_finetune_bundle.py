@@ -11,8 +11,10 @@ import torch
 from monai.bundle import ConfigParser
 
 from taco.networks import LateFusionSwinUNETR, SwinClassifier
-from tests.bundles.conftest import (MICRO, TINY, assert_encoder_file_loaded, bundle_workflow,
-                                    datalist_lacking_modalities, demo_profile, error_chain)
+from tests.bundles.conftest import (MICRO, ON_THE_FINE_TUNED_SEGMENTER, TINY, assert_encoder_file_loaded,
+                                    bundle_workflow, datalist_lacking_modalities, demo_profile, error_chain)
+
+pytestmark = ON_THE_FINE_TUNED_SEGMENTER
 
 BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "taco_seg_finetune"
 TINY_INFERENCE = {key: TINY[key] for key in ("pixdim", "sw_roi_size")}

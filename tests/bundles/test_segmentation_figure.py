@@ -7,7 +7,9 @@ from taco.data import load_datalist
 from taco.transforms import LabelToRegionsd
 from taco_tools.profiles import get_profile
 from taco_tools.segmentation_figure import predict_subject, segmentation_figure
-from tests.bundles.conftest import TINY
+from tests.bundles.conftest import ON_THE_FINE_TUNED_SEGMENTER, TINY
+
+pytestmark = ON_THE_FINE_TUNED_SEGMENTER
 
 
 def _parser(seg_trained, demo_datalist):
