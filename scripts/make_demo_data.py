@@ -10,7 +10,7 @@ from taco_tools.demo_data import MONTAGE_FILENAME, generate_demo_dataset
 
 def main(out: str, subjects: int = 20, seed: int = 0, spacing: float = 2.0, skull_stripped: bool = True) -> None:
     """Generate ``subjects`` demo subjects with ``seed`` at ``spacing`` mm into ``out``; skull-stripped images
-    (background 0) unless ``skull_stripped`` is False (noisy background, brain masks listed as ``mask``)."""
+    (background 0) unless ``skull_stripped`` is False (noisy background, brain masks listed as ``brain_mask``)."""
     datalist = generate_demo_dataset(str(out), num_subjects=int(subjects), seed=int(seed), spacing=float(spacing),
                                      skull_stripped=skull_stripped)
     print(f"datalist: {datalist}")

@@ -47,8 +47,10 @@ def token_grid(spatial_shape: Sequence[int], num_tokens: int) -> tuple[int, ...]
 def foreground_tokens(images: torch.Tensor, num_tokens: int, fraction: float) -> torch.Tensor:
     """Which tokens cover mostly foreground: at least ``fraction`` of their patch is non-zero.
 
-    After z-scoring over non-zero voxels (and zero padding) background voxels are exactly 0, so a
-    token's foreground share is the share of non-zero voxels in the image patch it covers.
+    The bundles' normalisation (:class:`~taco.transforms.NormalizeForegroundd`) sets every voxel outside the
+    subject's foreground to exactly 0, whichever foreground rule found it (non-zero voxels of skull-stripped data,
+    a brain mask, an Otsu threshold), and zero padding adds zeros; so a token's foreground share is the share of
+    non-zero voxels in the image patch it covers.
 
     Args:
         images: ``(B, M, D, H, W)`` input (a voxel is foreground when any channel is non-zero).

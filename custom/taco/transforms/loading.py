@@ -38,13 +38,15 @@ class LoadModalitiesd(MapTransform):
     which modalities are present. A subject with no modality at all is always an error.
 
     Files under ``label_keys`` (a segmentation) get the same checks, must be 3-D and must share the
-    first image's grid; they are loaded as one-channel images ``(1, D, H, W)``. The modalities keep
+    first image's grid; they are loaded as one-channel images ``(1, D, H, W)``. Files under ``optional_keys``
+    (a brain mask) are treated alike when the item has them and skipped when it does not. The modalities keep
     their stored orientation: the bundles reorient to RAS with ``Orientationd`` right after this
     transform, before any resampling or crop (``Invertd`` can undo it there, not here).
 
     Args:
         keys: keys of the file lists.
         label_keys: keys of single files that must lie on the images' grid (e.g. ``"label"``).
+        optional_keys: keys of single files loaded and checked as ``label_keys`` when present (e.g. ``"mask"``).
         subject_key: key of the subject name used in messages.
         modality_names: names of the modalities in list order, used in messages.
         affine_tolerance: largest absolute difference allowed between the modalities' affines (mm).
@@ -57,7 +59,8 @@ class LoadModalitiesd(MapTransform):
         allow_missing_keys: as in ``MapTransform``.
     """
 
-    def __init__(self, keys: KeysCollection, label_keys: KeysCollection = (), subject_key: str = "subject",
+    def __init__(self, keys: KeysCollection, label_keys: KeysCollection = (), optional_keys: KeysCollection = (),
+                 subject_key: str = "subject",
                  modality_names: Sequence[str] | None = None, affine_tolerance: float = 1e-3,
                  num_modalities: int | None = None, reader: Any = None, mask_key: str | None = None,
                  allow_missing: bool = False, allow_missing_keys: bool = False):
@@ -65,6 +68,7 @@ class LoadModalitiesd(MapTransform):
         self.mask_key = mask_key
         self.allow_missing = allow_missing
         self.label_keys = [label_keys] if isinstance(label_keys, str) else list(label_keys)
+        self.optional_keys = [optional_keys] if isinstance(optional_keys, str) else list(optional_keys)
         self.subject_key = subject_key
         self.modality_names = list(modality_names) if modality_names else None
         self.affine_tolerance = affine_tolerance
@@ -100,9 +104,9 @@ class LoadModalitiesd(MapTransform):
             if self.mask_key is not None:
                 d[self.mask_key] = torch.tensor([file is not None for file in files]).repeat_interleave(
                     image.shape[0] // len(files))
-        for key in self.label_keys:
-            if key not in d:
-                if self.allow_missing_keys:
+        for key in self.label_keys + self.optional_keys:
+            if key not in d or d[key] is None:
+                if self.allow_missing_keys or key in self.optional_keys:
                     continue
                 raise InputError(f"subject {subject!r}: no {key!r} entry (keys: {list(d)}).")
             file = d[key]

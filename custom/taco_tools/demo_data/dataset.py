@@ -40,7 +40,7 @@ def save_subject(subject: DemoSubject, out_dir: Path, name: str, labelled: bool 
     Returns:
         ``{"subject", "image": [4 paths in MODALITIES order], "label", "class_label", "template_coords",
         "tissue"}`` with paths relative to ``out_dir``; ``{"subject", "image"}`` when not ``labelled``;
-        with ``with_brain_mask``, ``"mask"`` (the brain mask's path) after ``"image"``.
+        with ``with_brain_mask``, ``"brain_mask"`` (the brain mask's path) after ``"image"``.
     """
     (out_dir / name).mkdir(parents=True, exist_ok=True)
     volumes = {m: np.asarray(subject.images[m], np.float32) for m in MODALITIES}
@@ -64,7 +64,7 @@ def save_subject(subject: DemoSubject, out_dir: Path, name: str, labelled: bool 
         paths[key] = relative
     entry = {"subject": name, "image": [paths[m] for m in MODALITIES]}
     if with_brain_mask:
-        entry["mask"] = paths["brain_mask"]
+        entry["brain_mask"] = paths["brain_mask"]
     if not labelled:
         return entry
     return {
@@ -79,7 +79,7 @@ def save_subject(subject: DemoSubject, out_dir: Path, name: str, labelled: bool 
 def _description(skull_stripped: bool) -> str:
     """The ``description`` of ``datalist.json``."""
     background = ("skull-stripped: every voxel outside the brain mask is 0" if skull_stripped else
-                  "not skull-stripped: the background keeps its noise, the brain mask is listed as mask")
+                  "not skull-stripped: the background keeps its noise, the brain mask is listed as brain_mask")
     return ("Synthetic multi-contrast brain MRI built from the MNI152 2009 tissue maps: random smooth "
             "deformations, layered tumours in about half the subjects, spin-echo and FLAIR signal "
             f"equations, bias field and Rician noise; {background}. Labelled subjects lie on one atlas grid; "
@@ -107,7 +107,7 @@ def generate_demo_dataset(out_dir: str | Path, num_subjects: int = 20, seed: int
 
     Images are skull-stripped by default: exactly 0 outside the subject's brain mask, as in BraTS. With
     ``skull_stripped=False`` they keep their noisy background, and every subject (labelled or not) has its
-    brain mask written as ``demo_000_brain_mask.nii.gz`` (uint8 0/1) and listed as ``"mask"``.
+    brain mask written as ``demo_000_brain_mask.nii.gz`` (uint8 0/1) and listed as ``"brain_mask"``.
     ``datalist.json`` records the choice as ``"skull_stripped"``.
 
     Args:

@@ -202,3 +202,16 @@ def test_every_modality_missing_names_the_subject(subject):
     subject["image"] = [None, None, None]
     with pytest.raises(ValueError, match=r"subject 's': every modality is missing"):
         LoadModalitiesd("image", mask_key="mask", allow_missing=True)(subject)
+
+
+def test_an_optional_brain_mask_is_loaded_when_listed_and_checked_against_the_grid(subject, tmp_path):
+    transform = LoadModalitiesd("image", optional_keys="brain_mask")
+    assert "brain_mask" not in transform(dict(subject))  # a subject without one
+    mask = np.zeros(SHAPE)
+    mask[2:6, 2:7, 3:8] = 1
+    loaded = transform({**subject, "brain_mask": write(tmp_path / "s_brain_mask.nii.gz", mask)})["brain_mask"]
+    assert loaded.shape == (1, *SHAPE) and torch.equal(loaded[0], torch.from_numpy(mask).float())
+    other_grid = write(tmp_path / "s_other_mask.nii.gz", np.ones((8, 9, 9)))
+    with pytest.raises(ValueError, match=r"subject 's': images have different shapes, \(8, 9, 10\) in .*s_a\.nii\.gz "
+                                         r"and \(8, 9, 9\) in .*s_other_mask\.nii\.gz"):
+        transform({**subject, "brain_mask": other_grid})

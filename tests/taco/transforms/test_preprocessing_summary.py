@@ -33,3 +33,10 @@ def test_the_bundles_chains_differ_where_their_settings_do():
 
     assert describe_preprocessing(chain((1, 1, 1)), (96,) * 3) == describe_preprocessing(chain([1.0] * 3), (96,) * 3)
     assert describe_preprocessing(chain((1, 1, 1)), (96,) * 3) != describe_preprocessing(chain((2, 2, 2)), (96,) * 3)
+
+
+def test_the_foreground_normalisation_is_recorded_with_its_rule():
+    from taco.transforms import NormalizeForegroundd
+
+    summary = describe_preprocessing([NormalizeForegroundd("image", "otsu")], (32, 32, 32))
+    assert summary["normalisation"] == {"method": "z-score", "foreground": "otsu"}

@@ -91,7 +91,7 @@ def test_ten_subjects_hold_both_classes_and_both_tumour_grades(demo_datalist, da
 def test_images_are_skull_stripped_by_default_like_brats(demo_datalist, datalist):
     root = demo_datalist.parent
     assert datalist["skull_stripped"] is True and "skull-stripped" in datalist["description"]
-    assert not any("mask" in entry for entry in all_entries(datalist))
+    assert not any("brain_mask" in entry for entry in all_entries(datalist))
     entry = datalist["training"][0]
     images = [np.asarray(nib.load(root / path).dataobj) for path in entry["image"]]
     brain = images[0] > 0
@@ -114,9 +114,9 @@ def test_noisy_background_option_writes_and_lists_each_subject_s_brain_mask(tmp_
     assert [entry["subject"] for entry in noisy_entries] == ["demo_000", "demo_001"]
     for entry, stripped_entry in zip(noisy_entries, stripped_entries):
         name = entry["subject"]
-        assert entry["mask"] == f"{name}/{name}_brain_mask.nii.gz"
-        assert {key: value for key, value in entry.items() if key != "mask"} == stripped_entry
-        mask_image = nib.load(noisy_path.parent / entry["mask"])
+        assert entry["brain_mask"] == f"{name}/{name}_brain_mask.nii.gz"
+        assert {key: value for key, value in entry.items() if key != "brain_mask"} == stripped_entry
+        mask_image = nib.load(noisy_path.parent / entry["brain_mask"])
         mask = np.asarray(mask_image.dataobj)
         assert mask_image.get_data_dtype() == np.uint8 and set(np.unique(mask).tolist()) == {0, 1}
         for path in entry["image"]:
