@@ -61,3 +61,15 @@ def test_classification_subset_keeps_both_classes(dataset_dir):
     for seed in range(4):
         data = parsed("taco_cls_finetune", dataset_dir, "train#dataset#data", label_fraction=0.1, seed=seed)
         assert sorted(item["class_label"] for item in data) == [0, 1]
+
+
+@pytest.mark.parametrize("bundle", ["taco_seg_finetune", "taco_cls_finetune"])
+@pytest.mark.parametrize("fraction", [0.1, 1.0])
+def test_a_label_fraction_trains_as_many_steps_as_all_the_labels(bundle, dataset_dir, fraction):
+    """20 training subjects in batches of 2: 10 steps an epoch on 2 subjects as on 20 (fewer subjects, not fewer
+    steps); the trainer runs that many, and steps_per_epoch sets another number."""
+    trainer = parsed(bundle, dataset_dir, "train#trainer", label_fraction=fraction, batch_size=2, device="cpu",
+                     dataset_type="plain")  # the files are empty: nothing is read
+    assert trainer.state.epoch_length == 10
+    assert len(trainer.data_loader.dataset) == (2 if fraction == 0.1 else 20)
+    assert parsed(bundle, dataset_dir, "epoch_length", label_fraction=fraction, batch_size=2, steps_per_epoch=4) == 4

@@ -7,14 +7,25 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+from taco.utils.distributed import world_size
 from taco.utils.input_errors import InputError
 
-__all__ = ["labelled_subset"]
+__all__ = ["LabelledSubset", "labelled_subset", "steps_per_epoch"]
+
+
+class LabelledSubset(list):
+    """The items of a label fraction (a list), with ``split_size``, the number of training items they were drawn
+    from, so that the epoch can keep the length of the whole split (:func:`steps_per_epoch`)."""
+
+    def __init__(self, items: Sequence[dict[str, Any]], split_size: int):
+        super().__init__(items)
+        self.split_size = int(split_size)
 
 
 def labelled_subset(items: Sequence[dict[str, Any]], fraction: float, seed: int,
-                    stratify_key: str | None = None) -> list[dict[str, Any]]:
-    """``fraction`` of ``items`` (rounded, at least one), drawn with ``seed``, in their datalist order.
+                    stratify_key: str | None = None) -> LabelledSubset:
+    """``fraction`` of ``items`` (rounded, at least one), drawn with ``seed``, in their datalist order, as a
+    :class:`LabelledSubset` that knows ``len(items)``.
 
     The draw depends only on ``items``, ``fraction`` and ``seed``, so every initialisation fine-tuned
     with the same seed sees the same labelled subjects (paired comparisons). With ``stratify_key``
@@ -34,7 +45,7 @@ def labelled_subset(items: Sequence[dict[str, Any]], fraction: float, seed: int,
     if not 0 < fraction <= 1:
         raise InputError(f"config key 'label_fraction' must be in (0, 1], got {fraction}.")
     if fraction == 1:
-        return list(items)
+        return LabelledSubset(items, len(items))
     groups: dict[Any, list[int]] = {}
     for index, item in enumerate(items):
         if stratify_key is not None and stratify_key not in item:
@@ -46,7 +57,7 @@ def labelled_subset(items: Sequence[dict[str, Any]], fraction: float, seed: int,
     size = max(1, math.floor(fraction * len(items) + 0.5))
     quotas = _quotas([len(indices) for indices in groups.values()], size)
     chosen = sorted(index for indices, quota in zip(groups.values(), quotas) for index in indices[:quota])
-    return [items[index] for index in chosen]
+    return LabelledSubset([items[index] for index in chosen], len(items))
 
 
 def _quotas(group_sizes: list[int], size: int) -> list[int]:
@@ -60,3 +71,31 @@ def _quotas(group_sizes: list[int], size: int) -> list[int]:
         open_groups = [group for group in range(len(group_sizes)) if quotas[group] < group_sizes[group]]
         quotas[max(open_groups, key=lambda group: group_sizes[group] * size / total - quotas[group])] += 1
     return quotas
+
+
+def steps_per_epoch(items: Sequence[dict[str, Any]], batch_size: int, steps: int | None = None) -> int:
+    """Iterations of one fine-tuning epoch: ``steps`` when given, else the batches that one pass over the whole
+    training split takes in this process, however few of its subjects ``items`` holds.
+
+    So a run on a fraction of the labels (``items`` a :class:`LabelledSubset`) takes as many optimisation steps as a
+    run on all of them, cycling through its fewer subjects (as nnU-Net fixes the iterations per epoch): 10 % of the
+    labels means fewer subjects, not a tenth of the training. With ``torch.distributed`` each of ``W`` processes
+    reads ``ceil(N / W)`` of the split's ``N`` subjects per pass (``DistributedSampler``).
+
+    Args:
+        items: the training items (a :class:`LabelledSubset` knows the size of the split it was drawn from; any
+            other sequence is the whole split).
+        batch_size: subjects per batch in one process.
+        steps: the bundles' ``steps_per_epoch`` key; None (null) for the default above.
+
+    Raises:
+        InputError: ``steps`` or ``batch_size`` below 1 (named as config keys).
+    """
+    if batch_size < 1:
+        raise InputError(f"config key 'batch_size' must be >= 1, got {batch_size}.")
+    if steps is not None:
+        if int(steps) < 1:
+            raise InputError(f"config key 'steps_per_epoch' must be >= 1 or null, got {steps}.")
+        return int(steps)
+    split_size = getattr(items, "split_size", len(items))
+    return max(1, math.ceil(math.ceil(split_size / world_size()) / batch_size))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from taco.data import labelled_subset
+from taco.data import labelled_subset, steps_per_epoch
 
 
 def items(num_subjects, classes=(0, 1)):
@@ -55,3 +55,20 @@ def test_fraction_outside_zero_one_names_the_config_key(fraction):
 def test_missing_stratify_key_names_the_subject():
     with pytest.raises(ValueError, match="'s00' has no 'grade'"):
         labelled_subset(items(4), 0.5, seed=0, stratify_key="grade")
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.5, 1.0])
+def test_an_epoch_takes_the_steps_of_the_whole_split_whatever_the_fraction(fraction):
+    subset = labelled_subset(items(18), fraction, seed=0)
+    assert subset.split_size == 18 and isinstance(subset, list)
+    assert steps_per_epoch(subset, batch_size=2) == 9  # 18 subjects in batches of 2
+    assert steps_per_epoch(subset, batch_size=4) == 5  # the last batch incomplete
+    assert steps_per_epoch(subset, batch_size=2, steps=3) == 3  # set by the user
+    assert steps_per_epoch(items(7), batch_size=2) == 4  # a plain list is the whole split
+
+
+def test_steps_per_epoch_refuses_values_below_one():
+    with pytest.raises(ValueError, match="config key 'steps_per_epoch' must be >= 1 or null, got 0"):
+        steps_per_epoch(items(4), batch_size=2, steps=0)
+    with pytest.raises(ValueError, match="config key 'batch_size' must be >= 1, got 0"):
+        steps_per_epoch(items(4), batch_size=0)
