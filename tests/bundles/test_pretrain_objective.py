@@ -64,11 +64,17 @@ def test_independent_views_replace_the_shared_crop_and_flips():
 
     shared = [type(transform).__name__ for transform in parser().get_parsed_content("train#random_transforms")]
     assert shared == ["RandSpatialCropd", "RandFlipd", "RandFlipd", "RandFlipd", "RandModalityPaird"]
-    independent = parser("demo.json", independent_views=True, view_max_offset=2).get_parsed_content(
-        "train#random_transforms")
+    independent = parser("demo.json", independent_views=True).get_parsed_content("train#random_transforms")
     assert [type(transform) for transform in independent] == [RandModalityPaird, RandPairedViewsd]
-    # the demo's token stage 2 has 8-voxel tokens: offsets are whole tokens, at most 2 of them
-    assert (independent[1].offset_unit, independent[1].max_offset, independent[1].roi_size) == (8, 2, (32, 32, 32))
+    # the demo's token stage 2 has 8-voxel tokens: offsets in steps of one token, the crops overlapping by a
+    # quarter at least, each view rotated and flipped (the 48 symmetries of the cube)
+    views = independent[1]
+    assert (views.keys, views.roi_size, views.offset_unit, views.min_overlap, views.rotations, views.flip_prob) == (
+        ("image1", "image2"), (32, 32, 32), 8, 0.25, True, 0.5)
+    assert len(views.permutations) == 6
+    config = parser("demo.json", independent_views=True, view_min_overlap=0.5, view_rotations="false")
+    views = config.get_parsed_content("train#random_transforms")[1]
+    assert (views.min_overlap, views.rotations, views.permutations) == (0.5, False, [(0, 1, 2)])
     # the bundle command line passes --independent_views false as text
     assert len(parser(independent_views="false").get_parsed_content("train#random_transforms")) == 5
 
@@ -78,8 +84,10 @@ def test_token_stages_default_to_token_stage_and_set_the_view_offset_unit():
     assert network.token_stage == 2
     config = parser("demo.json", token_stages=[1, 2])
     assert config.get_parsed_content("network_def").token_stage == (1, 2)
-    assert config.get_parsed_content("view_offset_unit") == 8
-    assert parser(token_stages=[3, 4]).get_parsed_content("view_offset_unit") == 32
+    # the patch side of the finest token stage: offsets are whole tokens there
+    assert config.get_parsed_content("view_offset_unit") == 4
+    assert parser(token_stages=[3, 4]).get_parsed_content("view_offset_unit") == 16
+    assert parser().get_parsed_content("view_offset_unit") == 32
 
 
 def test_taco_anatomical_turns_on_the_anatomical_options_with_the_taco_weights():
@@ -90,7 +98,13 @@ def test_taco_anatomical_turns_on_the_anatomical_options_with_the_taco_weights()
     assert loss.weights == {"reconstruction": 1.0, "intra": 10.0, "inter": 10.0}
     assert loss.topology_warmup_steps == config.get_parsed_content("warmup_steps") == 20
     assert config.get_parsed_content("pretraining_step").token_foreground_fraction == 0.5
-    assert isinstance(config.get_parsed_content("train#random_transforms")[-1], RandPairedViewsd)
+    views = config.get_parsed_content("train#random_transforms")[-1]
+    assert isinstance(views, RandPairedViewsd)
+    # offsets in steps of the finer stage's 4-voxel tokens, with rotations
+    assert (views.offset_unit, views.min_overlap, views.rotations) == (4, 0.25, True)
+    assert {key: config.get_parsed_content(f"hyperparameters#objective#{key}")
+            for key in ("view_offset_unit", "view_min_overlap", "view_rotations")} == {
+        "view_offset_unit": 4, "view_min_overlap": 0.25, "view_rotations": True}
     assert config.get_parsed_content("network_def").token_stage == (1, 2)
     assert parser(objective="taco_anatomical").get_parsed_content("token_stages") == [3, 4]
     # each option stays overridable
@@ -134,3 +148,18 @@ def test_batches_mix_labelled_and_unlabelled_subjects_and_carry_only_images_and_
     assert sorted(batch["subject"]) == sorted([item["subject"] for item in content["training"]] +
                                               [item["subject"] for item in content["unlabelled"]])
     assert set(batch) == {"image1", "image2", "distinct", "modality_pair", "subject"}
+
+
+def test_taco_anatomical_batches_carry_non_zero_view_offsets_and_each_views_axes(demo_datalist):
+    """The demo images at 4 mm (42 x 50 x 44 voxels) leave room for offsets: every pair's crops are apart."""
+    import torch
+
+    config = parser("demo.json", objective="taco_anatomical", data_list_file_path=str(demo_datalist), batch_size=2,
+                    cache_rate=0.0, num_workers=0)
+    batch = next(iter(config.get_parsed_content("train#dataloader")))
+    offset, axes = batch["view_offset"], batch["view_axes"]
+    assert batch["image1"].shape == batch["image2"].shape == (2, 1, 32, 32, 32)
+    assert offset.shape == (2, 3) and axes.shape == (2, 2, 3, 3)
+    assert (offset != 0).any(-1).all() and (offset % 4 == 0).all()
+    assert ((32 - offset.abs()) / 32).prod(-1).min() >= 0.25
+    assert torch.equal(axes.abs().sum(-1), torch.ones(2, 2, 3, dtype=axes.dtype))

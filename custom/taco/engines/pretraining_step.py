@@ -91,9 +91,11 @@ class PretrainingStep:
     When the batch holds ``subject_key`` (the datalist's subject names) the loss gets their identities
     (:func:`subject_ids`), for the inter-instance term's ``skip_same_subject``.
 
-    When the batch holds ``offset_key`` and ``flips_key`` (written by
-    :class:`~taco.transforms.RandPairedViewsd`: the two images were cropped and flipped independently),
-    the intra term's token correspondence comes from them (:func:`~taco.transforms.view_counterparts`).
+    When the batch holds ``offset_key`` and ``axes_key`` (written by
+    :class:`~taco.transforms.RandPairedViewsd`: the two images were cropped, rotated and flipped
+    independently), the intra term's token correspondence of every token stage comes from them
+    (:func:`~taco.transforms.view_counterparts`: ``(S, T)``, per token of the first image the token of the
+    second whose patch contains its patch centre, -1 for none).
 
     Args:
         seed: seed of the loss generator.
@@ -104,13 +106,14 @@ class PretrainingStep:
             part in the topology terms; 0 keeps every token.
         gradient_norm_interval: report per-term encoder gradient norms every this many iterations; 0: never.
         offset_key: batch key of the ``(S, 3)`` offset between independently cropped views, in voxels.
-        flips_key: batch key of the ``(S, 2, 3)`` flipped axes of the two views.
+        axes_key: batch key of the ``(S, 2, 3, 3)`` signed permutation matrices (rotations and flips) of the
+            two views.
         subject_key: batch key of the subject names.
     """
 
     def __init__(self, seed: int = 20, first_key: str = "image1", second_key: str = "image2",
                  distinct_key: str = "distinct", token_foreground_fraction: float = 0.0,
-                 gradient_norm_interval: int = 0, offset_key: str = "view_offset", flips_key: str = "view_flips",
+                 gradient_norm_interval: int = 0, offset_key: str = "view_offset", axes_key: str = "view_axes",
                  subject_key: str = "subject"):
         if not 0.0 <= token_foreground_fraction <= 1.0:
             raise InputError("config key 'token_foreground_fraction' must be in [0, 1], "
@@ -122,7 +125,7 @@ class PretrainingStep:
             raise InputError(f"config key 'gradient_norm_interval' must be >= 0, got {gradient_norm_interval}.")
         self.token_foreground_fraction = float(token_foreground_fraction)
         self.gradient_norm_interval = int(gradient_norm_interval)
-        self.view_keys = (offset_key, flips_key)
+        self.view_keys = (offset_key, axes_key)
         self.subject_key = subject_key
         self._generator: torch.Generator | None = None
         self._pending_state: torch.Tensor | None = None
@@ -161,9 +164,9 @@ class PretrainingStep:
             valid = foreground_tokens(images, num_tokens, self.token_foreground_fraction)
             valid1, valid2 = valid[:num_subjects], valid[num_subjects:]
         if all(key in batch for key in self.view_keys):
-            offset, flips = (torch.as_tensor(batch[key]).as_subclass(torch.Tensor).to(device) for key in self.view_keys)
+            offset, axes = (torch.as_tensor(batch[key]).as_subclass(torch.Tensor).to(device) for key in self.view_keys)
             spatial_shape = images.shape[2:]
-            counterpart = view_counterparts(offset, flips, spatial_shape, token_grid(spatial_shape, num_tokens))
+            counterpart = view_counterparts(offset, axes, spatial_shape, token_grid(spatial_shape, num_tokens))
         tokens = tokens.float()
         return tokens[:num_subjects], tokens[num_subjects:], valid1, valid2, counterpart
 

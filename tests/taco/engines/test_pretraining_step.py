@@ -8,6 +8,7 @@ from taco.engines.pretraining_step import encoder_gradient_norms, same_device, s
 from taco.losses import TacoLoss
 from taco.networks import TacoPretrainingNetwork
 from taco.transforms import view_counterparts
+from taco.transforms.paired_views import view_axes_matrix
 
 
 def make_trainer(step, batch, num_steps):
@@ -206,17 +207,31 @@ class CounterpartRecordingLoss(TacoLoss):
         return super().forward(*args, counterpart=counterpart, **options)
 
 
-def test_view_offsets_and_flips_in_the_batch_give_the_intra_correspondence():
+def view_axes(*views):
+    """``(2, 3, 3)`` signed permutation matrices of two views, each given as ``(permutation, flips)``."""
+    return torch.stack([view_axes_matrix(permutation, flips) for permutation, flips in views])
+
+
+IDENTITY = ((0, 1, 2), (False, False, False))
+
+
+def test_view_offsets_and_axes_in_the_batch_give_the_intra_correspondence():
     batch = fixed_batch()
     batch["view_offset"] = torch.tensor([[8, 0, -8], [0, 0, 0]])
-    batch["view_flips"] = torch.tensor([[[False, False, False], [True, False, False]], [[False] * 3, [False] * 3]])
+    # subject 0: the second view reversed along axis 0; subject 1: its axes 1 and 2 exchanged, nothing moved
+    batch["view_axes"] = torch.stack([view_axes(IDENTITY, ((0, 1, 2), (True, False, False))),
+                                      view_axes(IDENTITY, ((0, 2, 1), (False, False, False)))])
     loss = CounterpartRecordingLoss()
     trainer = make_trainer(PretrainingStep(seed=3), batch, 1)
     trainer.loss_function = loss
     trainer.run()
-    expected = view_counterparts(batch["view_offset"], batch["view_flips"], (32, 32, 32), (4, 4, 4))
+    expected = view_counterparts(batch["view_offset"], batch["view_axes"], (32, 32, 32), (4, 4, 4))
     assert torch.equal(loss.counterpart, expected)
-    assert loss.counterpart[1].tolist() == list(range(64))
+    # by hand: token (a, b, c) of the first view is at (a - 1, b, c + 1) of the second crop, reversed along axis 0
+    # to (4 - a, b, c + 1); in subject 1 it is the second view's token (a, c, b)
+    assert loss.counterpart[0].tolist() == [((4 - a) * 4 + b) * 4 + c + 1 if a >= 1 and c <= 2 else -1
+                                            for a in range(4) for b in range(4) for c in range(4)]
+    assert loss.counterpart[1].tolist() == [(a * 4 + c) * 4 + b for a in range(4) for b in range(4) for c in range(4)]
 
     trainer = make_trainer(PretrainingStep(seed=3), fixed_batch(), 1)
     trainer.loss_function = loss
@@ -234,8 +249,10 @@ class StageRecordingLoss(TacoLoss):
 
 def test_several_token_stages_pass_per_stage_tokens_masks_and_counterparts():
     batch = fixed_batch()
-    batch["view_offset"] = torch.tensor([[8, 0, 0], [0, 0, 0]])
-    batch["view_flips"] = torch.zeros(2, 2, 3, dtype=torch.bool)
+    # a 4-voxel offset is half a token of stage 2 (8-voxel patches) and a whole token of stage 1
+    batch["view_offset"] = torch.tensor([[4, 0, 0], [0, 0, 0]])
+    batch["view_axes"] = torch.stack([view_axes(IDENTITY, ((2, 1, 0), (False, True, False))),
+                                      view_axes(((1, 0, 2), (True, False, False)), IDENTITY)])
     torch.manual_seed(0)
     network = TacoPretrainingNetwork(feature_size=12, token_stage=[1, 2], projection_channels=16)
     loss = StageRecordingLoss()
@@ -249,5 +266,5 @@ def test_several_token_stages_pass_per_stage_tokens_masks_and_counterparts():
     assert [v.shape for v in options["valid1"]] == [(2, 512), (2, 64)]
     grids = [(8, 8, 8), (4, 4, 4)]
     for counterpart, grid in zip(options["counterpart"], grids):
-        assert torch.equal(counterpart, view_counterparts(batch["view_offset"], batch["view_flips"], (32, 32, 32), grid))
+        assert torch.equal(counterpart, view_counterparts(batch["view_offset"], batch["view_axes"], (32, 32, 32), grid))
     assert torch.isfinite(trainer.state.output["loss"])
