@@ -78,8 +78,8 @@ class PretrainingStep:
     uninterrupted one would have drawn.
 
     With ``token_foreground_fraction > 0`` only the tokens whose image patch is at least that share
-    foreground (non-zero) take part in the topology terms (see :func:`~taco.networks.foreground_tokens`):
-    after z-scoring over non-zero voxels background tokens are near-identical, so they cannot match
+    foreground (non-zero after the foreground normalisation) take part in the topology terms (see
+    :func:`~taco.networks.foreground_tokens`): background tokens are near-identical, so they cannot match
     across subjects and would only be negatives on top of each other.
 
     With ``gradient_norm_interval = n > 0``, every ``n``-th iteration also reports the norm of the
