@@ -29,6 +29,7 @@ def dataset_dir(tmp_path):
 def parsed(bundle, dataset_dir, key, **overrides):
     config = ConfigParser(ConfigParser.load_config_files([str(BUNDLES / bundle / "configs" / "train.json")]))
     config["dataset_dir"] = str(dataset_dir)
+    config["bundle_root"] = str(dataset_dir)  # whatever the parsed objects write stays out of the repository
     for name, value in overrides.items():
         config[name] = value
     return config.get_parsed_content(key)
