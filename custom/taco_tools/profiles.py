@@ -8,7 +8,7 @@ One vocabulary for the whole repository:
 - ``tiny``: the demo profile sized so the whole benchmark (3 seeds, 4 pre-training objectives + scratch,
   seg + cls, the missing-modality sweep) fits 90 minutes on 2 CPU cores;
 - ``small``: where pre-training can matter on a CPU: 3 unlabelled subjects per labelled one, pre-training
-  that moves the encoder measurably (6-7% of its weights, relative L2, in 800 steps), the representation
+  that moves the encoder measurably (1600 steps; 800 moved 6-7% of its weights, relative L2), the representation
   evaluation as the primary read-out and segmentation at 10% and 100% of the labels as the secondary one;
 - ``full``: paper scale on a GPU (``train.json`` + ``gpu.json``).
 """
@@ -103,7 +103,7 @@ _DEMO_CONFIGS = {"pretrain": ("train.json", "demo.json"), "seg": ("train.json", 
                  "representation": ("evaluate.json", "demo.json")}
 """Each bundle's CPU demo profile."""
 
-_SMALL_PRETRAINING_STEPS = 800
+_SMALL_PRETRAINING_STEPS = 1600
 
 PROFILES = {
     "demo": Profile(
