@@ -52,7 +52,7 @@ def demo_stages(out: str | os.PathLike, profile: str = "demo") -> list[Stage]:
     stages.append(Stage("missing-modality", DEMO_SEED, "taco", "seg", 1.0, out / "missing_modality",
                         profile.command("missing_modality", {**data, "ckpt_dir": str(out / "seg" / "models"),
                                                              "output_dir": str(out / "missing_modality"),
-                                                             "fill": "zeros"})))
+                                                             "modality_fill": "zeros"})))
     return stages
 
 

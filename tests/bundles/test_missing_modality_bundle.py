@@ -17,11 +17,12 @@ SEG_BUNDLE = BUNDLES / "taco_seg_finetune"
 def test_fifteen_subsets_per_metric_and_region(run_bundle, seg_trained, demo_datalist, tmp_path):
     # "mean" exercises the most wiring (the modality mean file); zeros and copy are covered by the unit tests
     root, _ = seg_trained
-    fill = "mean"
+    modality_fill = "mean"
     output = run_bundle("taco_missing_modality_eval", ["evaluate.json", "demo.json"],
                         dataset_dir=demo_datalist.parent, bundle_root=tmp_path, finetuned_bundle_root=SEG_BUNDLE,
                         ckpt_dir=root / "models",
-                        finetuned_overrides={key: TINY[key] for key in ("pixdim", "sw_roi_size", "num_workers")}, fill=fill,
+                        finetuned_overrides={key: TINY[key] for key in ("pixdim", "sw_roi_size", "num_workers")},
+                        modality_fill=modality_fill,
                         data_list_key="validation")  # 1 subject: 15 subsets of inference stay cheap
     with open(tmp_path / "results" / "missing_modality.csv") as stream:
         rows = list(csv.DictReader(stream))
@@ -31,7 +32,7 @@ def test_fifteen_subsets_per_metric_and_region(run_bundle, seg_trained, demo_dat
             subsets = [row["subset"] for row in rows if row["metric"] == metric and row["channel"] == channel]
             assert len(subsets) == 15 and len(set(subsets)) == 15
             assert subsets[0] == "+".join(modalities)
-    assert {row["fill"] for row in rows} == {fill}
+    assert {row["modality_fill"] for row in rows} == {modality_fill}
     assert all(int(row["num_modalities"]) == len(row["subset"].split("+")) for row in rows)
     # the benchmark harness reads this file: mean Dice over all subsets and per number of modalities present
     benchmark_rows = collect_results([Stage("missing-modality", 0, "taco", "seg", 1.0, tmp_path / "results", ())], [])
@@ -41,14 +42,14 @@ def test_fifteen_subsets_per_metric_and_region(run_bundle, seg_trained, demo_dat
     assert (tmp_path / "results" / "missing_modality.png").stat().st_size > 1000
 
 
-def test_unknown_fill_is_refused(tmp_path):
+def test_unknown_modality_fill_is_refused_naming_the_key(tmp_path):
     bundle = BUNDLES / "taco_missing_modality_eval"
     parser = ConfigParser()
     parser.read_config([str(bundle / "configs" / name) for name in ("evaluate.json", "demo.json")])
-    parser.update({"bundle_root": str(tmp_path), "fill": "noise", "finetuned_bundle_root": str(SEG_BUNDLE)})
+    parser.update({"bundle_root": str(tmp_path), "modality_fill": "noise", "finetuned_bundle_root": str(SEG_BUNDLE)})
     with pytest.raises(Exception) as raised:
         parser.get_parsed_content("prepare_batch")
-    assert "fill strategy must be one of ('zeros', 'copy', 'mean'), got 'noise'" in error_chain(raised.value)
+    assert "modality_fill must be one of ('zeros', 'copy', 'mean'), got 'noise'" in error_chain(raised.value)
 
 
 def test_late_fusion_models_are_swept_by_masking(run_bundle, seg_late_trained, demo_datalist, tmp_path):
@@ -60,6 +61,6 @@ def test_late_fusion_models_are_swept_by_masking(run_bundle, seg_late_trained, d
                data_list_key="validation")
     with open(tmp_path / "results" / "missing_modality.csv") as stream:
         rows = list(csv.DictReader(stream))
-    assert {row["fill"] for row in rows} == {"mask"}
+    assert {row["modality_fill"] for row in rows} == {"mask"}
     assert len({row["subset"] for row in rows}) == 15
-    assert "fill `mask`" in (tmp_path / "results" / "missing_modality.md").read_text()
+    assert "modality_fill `mask`" in (tmp_path / "results" / "missing_modality.md").read_text()

@@ -187,7 +187,7 @@ def test_early_fusion_refuses_an_item_lacking_a_modality_unless_a_fill_is_config
         parser.get_parsed_content("preprocessing")(item)
     assert f"subject {items[0]['subject']!r}: modality 't1' is missing" in error_chain(raised.value)
     filled = parser_for("inference.json", "demo.json", bundle_root=str(tmp_path), data_list_file_path=str(datalist),
-                        missing_modality_fill="copy").get_parsed_content("preprocessing")(item)
+                        modality_fill="copy").get_parsed_content("preprocessing")(item)
     assert torch.equal(filled["image"][0], filled["image"][1])  # t1 copied from t1ce
     assert filled["modality_mask"].tolist() == [False, True, True, True]
 

@@ -24,7 +24,7 @@ def test_stages_in_order_with_the_demo_profile_and_the_pre_trained_encoder(tmp_p
         assert (flags.get("--pretrained_ckpt") == encoder) == stage.kind.startswith("fine-tune")
         assert (configs[-1] == "evaluate.json") == stage.kind.startswith("evaluate")
     sweep = _flags(stages[-1])
-    assert sweep["--ckpt_dir"] == str(tmp_path / "seg" / "models") and sweep["--fill"] == "zeros"
+    assert sweep["--ckpt_dir"] == str(tmp_path / "seg" / "models") and sweep["--modality_fill"] == "zeros"
     assert sweep["--finetuned_bundle_root"] == str(BUNDLES_DIR / "taco_seg_finetune")
     assert ast.literal_eval(sweep["--finetuned_configs"]) == ["train.json", "demo.json"]
 

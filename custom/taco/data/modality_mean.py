@@ -70,7 +70,7 @@ def ensure_modality_mean(path: str | os.PathLike, data: Sequence[dict[str, Any]]
 def load_modality_mean(path: str | os.PathLike) -> torch.Tensor:
     """Read a mean image ``(M, D, H, W)`` written by :func:`ensure_modality_mean`."""
     mean = read_weights_file(path, "modality mean image (the fine-tuning run writes it to its ckpt_dir; "
-                                   "run it, or choose another fill strategy)")
+                                   "run it, or choose another modality_fill)")
     if not isinstance(mean, torch.Tensor) or mean.ndim != 4:
         raise InputError(f"{path} must hold one (M, D, H, W) tensor, got {type(mean).__name__} "
                          f"{tuple(getattr(mean, 'shape', ()))}.")

@@ -24,34 +24,34 @@ __all__ = ["MissingModalitySweep", "ModalitySubsetBatch", "evaluate_modality_sub
 class ModalitySubsetBatch:
     """``prepare_batch`` for MONAI evaluators that keeps only the ``present`` modalities.
 
-    Early fusion (a ``fill``): the missing channels are filled on the whole image ``(B, M, D, H, W)``
+    Early fusion (a ``modality_fill``): the missing channels are filled on the whole image ``(B, M, D, H, W)``
     before the inferer, so sliding-window inference sees the same filled volume a real missing-modality
-    case would give. Late fusion (``fill=None``): the image is left as it is and the presence mask
+    case would give. Late fusion (``modality_fill=None``): the image is left as it is and the presence mask
     ``(B, M)`` goes to the network as its second input (through the inferer, so every window shares it);
     the batch's own mask under ``mask_key``, if any, is respected too. ``present=None`` (the default)
     keeps every modality.
 
     Args:
-        fill: the :class:`taco.transforms.ModalityFill` for the missing channels; ``None`` to mask them
-            (a late-fusion network).
+        modality_fill: the :class:`taco.transforms.ModalityFill` for the missing channels; ``None`` to mask
+            them (a late-fusion network).
         mask_key: the batch key of the presence mask :class:`taco.transforms.LoadModalitiesd` writes.
     """
 
-    def __init__(self, fill: ModalityFill | None, mask_key: str = "modality_mask"):
-        self.fill = fill
+    def __init__(self, modality_fill: ModalityFill | None, mask_key: str = "modality_mask"):
+        self.modality_fill = modality_fill
         self.mask_key = mask_key
         self.present: Sequence[int] | None = None
 
     @property
     def treatment(self) -> str:
-        """How missing modalities are handled, as the report records it: the fill strategy, or ``"mask"``."""
-        return "mask" if self.fill is None else self.fill.strategy
+        """How missing modalities are handled, as the report records it: the ``modality_fill``, or ``"mask"``."""
+        return "mask" if self.modality_fill is None else self.modality_fill.modality_fill
 
     def __call__(self, batchdata: dict[str, Any], device: str | torch.device | None = None,
                  non_blocking: bool = False, **kwargs: Any) -> tuple:
         image, label = default_prepare_batch(batchdata, device, non_blocking, **kwargs)
-        if self.fill is not None:
-            return (image, label) if self.present is None else (self.fill(image, self.present), label)
+        if self.modality_fill is not None:
+            return (image, label) if self.present is None else (self.modality_fill(image, self.present), label)
         mask = torch.as_tensor(batchdata.get(self.mask_key, torch.ones(image.shape[:2])), dtype=torch.bool)
         if self.present is not None:
             mask = mask & torch.isin(torch.arange(image.shape[1]), torch.as_tensor(list(self.present)))

@@ -46,7 +46,7 @@ def modality_importance(rows: Sequence[dict[str, Any]], modality_names: Sequence
 
 
 def write_missing_modality_report(rows: Sequence[dict[str, Any]], output_dir: str | os.PathLike,
-                                  modality_names: Sequence[str], key_metric: str, fill: str,
+                                  modality_names: Sequence[str], key_metric: str, modality_fill: str,
                                   lower_is_better: Sequence[str] = ()) -> dict[str, Path]:
     """Write ``missing_modality.csv``, ``missing_modality.md`` and ``missing_modality.png`` to ``output_dir``.
 
@@ -55,8 +55,8 @@ def write_missing_modality_report(rows: Sequence[dict[str, Any]], output_dir: st
         output_dir: folder to write into (created).
         modality_names: the model's modalities, in channel order.
         key_metric: the metric used to rank modality importance.
-        fill: the fill strategy used, or ``"mask"`` (a late-fusion model: missing modalities left out of the
-            fusion), recorded in the files.
+        modality_fill: the ``modality_fill`` used, or ``"mask"`` (a late-fusion model: missing modalities left out
+            of the fusion), recorded in the files.
         lower_is_better: metrics where smaller is better (distances), coloured the other way round.
 
     Returns:
@@ -67,9 +67,9 @@ def write_missing_modality_report(rows: Sequence[dict[str, Any]], output_dir: st
     paths = {"csv": output_dir / "missing_modality.csv", "markdown": output_dir / "missing_modality.md",
              "heatmap": output_dir / "missing_modality.png"}
     with open(paths["csv"], "w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=("fill", *_FIELDS))
+        writer = csv.DictWriter(stream, fieldnames=("modality_fill", *_FIELDS))
         writer.writeheader()
-        writer.writerows({"fill": fill, **{field: row[field] for field in _FIELDS}} for row in rows)
+        writer.writerows({"modality_fill": modality_fill, **{field: row[field] for field in _FIELDS}} for row in rows)
 
     subsets, columns, values = _table(rows)
     full = subsets[0]
@@ -80,19 +80,20 @@ def write_missing_modality_report(rows: Sequence[dict[str, Any]], output_dir: st
                                           for column in columns)])
     importance = modality_importance(rows, modality_names, key_metric)
     ranked = sorted(importance, key=lambda name: -importance[name] if not math.isnan(importance[name]) else math.inf)
-    lines = [f"Missing-modality evaluation, fill `{fill}`, {len(subsets)} modality subsets (full input: {full}).", "",
+    lines = [f"Missing-modality evaluation, modality_fill `{modality_fill}`, {len(subsets)} modality subsets (full "
+             f"input: {full}).", "",
              *markdown_table(["modalities", *columns], table),
              "", f"Reliance on each modality: mean {key_metric} over the subsets with it minus those without it "
              "(larger = the model depends on it more).", "",
              *markdown_table(["modality", *ranked],
                              [[f"{key_metric} difference", *(f"{importance[name]:+.4f}" for name in ranked)]])]
     paths["markdown"].write_text("\n".join(lines) + "\n")
-    _heatmap(paths["heatmap"], subsets, columns, values, fill, lower_is_better)
+    _heatmap(paths["heatmap"], subsets, columns, values, modality_fill, lower_is_better)
     return paths
 
 
-def _heatmap(path: Path, subsets: list[str], columns: list[str], values: dict[tuple[str, str], float], fill: str,
-             lower_is_better: Sequence[str]) -> None:
+def _heatmap(path: Path, subsets: list[str], columns: list[str], values: dict[tuple[str, str], float],
+             modality_fill: str, lower_is_better: Sequence[str]) -> None:
     """Subsets x metrics; colour is each column's value scaled to its own range (green = better)."""
     import matplotlib
 
@@ -120,7 +121,8 @@ def _heatmap(path: Path, subsets: list[str], columns: list[str], values: dict[tu
             axes.text(column_index, row_index, f"{value:.3g}", ha="center", va="center", fontsize=8)
     axes.set_xticks(range(len(columns)), labels=columns, rotation=30, ha="right", fontsize=8)
     axes.set_yticks(range(len(subsets)), labels=subsets, fontsize=8)
-    axes.set_title(f"Metrics by available modalities (fill: {fill}); colour per column, green = better", fontsize=9)
+    axes.set_title(f"Metrics by available modalities (modality_fill: {modality_fill}); colour per column, green = "
+                   "better", fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

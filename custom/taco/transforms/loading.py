@@ -124,7 +124,7 @@ class LoadModalitiesd(MapTransform):
             raise InputError(f"subject {subject!r}: modality {missing[0]!r} is missing (null in {key!r}; missing: "
                              f"{missing}); this network takes every modality as an input channel (early fusion): give "
                              "the files, use a late-fusion model (fusion 'late'), or configure a fill for missing "
-                             "modalities (the inference config's missing_modality_fill).")
+                             "modalities (the inference config's modality_fill).")
 
     def _modality(self, index: int, count: int) -> str:
         if self.modality_names is not None and len(self.modality_names) == count:

@@ -21,11 +21,11 @@ class FirstChannelOnly(nn.Module):
         return image[:, :1].repeat(1, 2, 1, 1, 1)
 
 
-def _evaluator(fill):
+def _evaluator(modality_fill):
     mask = torch.zeros(1, 8, 8, 8)
     mask[:, 2:6, 2:6, 2:6] = 1
     data = [{"image": mask.repeat(4, 1, 1, 1), "label": mask.repeat(2, 1, 1, 1)} for _ in range(3)]
-    prepare_batch = ModalitySubsetBatch(ModalityFill(fill))
+    prepare_batch = ModalitySubsetBatch(ModalityFill(modality_fill))
     evaluator = SupervisedEvaluator(
         device=torch.device("cpu"), val_data_loader=DataLoader(Dataset(data), batch_size=2),
         network=FirstChannelOnly(), postprocessing=AsDiscreted(keys="pred", threshold=0.5),
@@ -34,9 +34,9 @@ def _evaluator(fill):
     return evaluator, prepare_batch
 
 
-@pytest.mark.parametrize("fill", ["zeros", "copy"])
-def test_every_subset_is_evaluated_with_its_fill(fill):
-    evaluator, prepare_batch = _evaluator(fill)
+@pytest.mark.parametrize("modality_fill", ["zeros", "copy"])
+def test_every_subset_is_evaluated_with_its_fill(modality_fill):
+    evaluator, prepare_batch = _evaluator(modality_fill)
     rows = evaluate_modality_subsets(evaluator, prepare_batch, NAMES, channel_names=["TC", "WT"])
     means = [row for row in rows if row["channel"] == "mean"]
     assert len(means) == 15 and len(rows) == 15 * 3
@@ -44,7 +44,7 @@ def test_every_subset_is_evaluated_with_its_fill(fill):
     for row in rows:
         has_t1 = "t1" in row["subset"].split("+")
         # zeros: without t1 the prediction is empty (dice 0); copy: t1 is copied from a present, identical channel
-        expected = 1.0 if has_t1 or fill == "copy" else 0.0
+        expected = 1.0 if has_t1 or modality_fill == "copy" else 0.0
         assert row["value"] == pytest.approx(expected), row
     assert prepare_batch.present is None
 

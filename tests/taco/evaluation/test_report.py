@@ -30,7 +30,7 @@ def test_report_files(tmp_path):
     paths = write_missing_modality_report(_rows(), tmp_path / "out", ["a", "b"], "dice", "zeros", ["hd95"])
     with open(paths["csv"]) as stream:
         rows = list(csv.DictReader(stream))
-    assert len(rows) == 9 and {row["fill"] for row in rows} == {"zeros"}
+    assert len(rows) == 9 and {row["modality_fill"] for row in rows} == {"zeros"}
     markdown = paths["markdown"].read_text()
     assert "| a+b | 0.8000 | 0.9000 | 12.5000 |" in markdown
     mean_dice = (0.8 + 0.8 + 0.2) / 3

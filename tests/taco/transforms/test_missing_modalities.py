@@ -3,8 +3,8 @@ import itertools
 import pytest
 import torch
 
-from taco.transforms import (FillMissingModalitiesd, ModalityFill, RandModalityDropoutd, copy_sources, modality_subsets,
-                             subset_name)
+from taco.transforms import (FillMissingModalitiesd, ModalityFill, RandModalityDropoutd, copy_source_index,
+                             copy_sources, draw_modality_subsets, modality_subsets, subset_name, subset_table)
 
 
 def test_subsets_count_order_and_no_empty_set():
@@ -20,6 +20,12 @@ def test_subsets_count_order_and_no_empty_set():
         modality_subsets(0)
 
 
+def test_subset_table_rows_are_the_subsets_in_order():
+    table = subset_table(4)
+    assert table.shape == (15, 4) and table.dtype == torch.bool
+    assert [tuple(row.nonzero().flatten().tolist()) for row in table] == modality_subsets(4)
+
+
 def test_subset_name():
     assert subset_name((0, 2), ["t1", "t1ce", "t2", "flair"]) == "t1+t2"
 
@@ -28,6 +34,15 @@ def test_copy_takes_the_nearest_present_channel_earlier_on_ties():
     assert copy_sources([1, 2], 4) == {0: 1, 3: 2}
     assert copy_sources([0, 2], 4) == {1: 0, 3: 2}  # 1 is as near to 0 as to 2: the earlier wins
     assert copy_sources([3], 4) == {0: 3, 1: 3, 2: 3}
+
+
+def test_copy_source_index_per_row_agrees_with_copy_sources():
+    table = subset_table(4)
+    index = copy_source_index(table)  # every subset at once, one row each
+    for row, subset in zip(index, modality_subsets(4)):
+        for missing, source in copy_sources(subset, 4).items():
+            assert row[missing] == source
+        assert all(row[channel] == channel for channel in subset)
 
 
 def _image(batch=False):
@@ -90,6 +105,20 @@ def test_bad_fill_arguments():
         ModalityFill("mean", mean_image=torch.zeros(2, 3, 3, 3))(_image(), present=[0])
 
 
+@pytest.mark.parametrize("modality_fill", ["zeros", "copy", "mean"])
+def test_masked_fill_fills_each_sample_by_its_own_mask(modality_fill):
+    fill = ModalityFill(modality_fill, mean_image=-_image())
+    batch = _image(batch=True)
+    batch[0, 1] = float("nan")  # a missing channel's content never comes through
+    mask = torch.tensor([[True, False, True, False], [False, False, False, True]])
+    filled = fill.masked(batch, mask)
+    for sample in range(2):
+        expected = fill(batch[sample], present=mask[sample].nonzero().flatten().tolist())
+        assert torch.equal(filled[sample], expected), sample
+    assert torch.isfinite(filled).all()
+    assert torch.equal(fill.masked(batch[1], mask[1]), filled[1])
+
+
 def test_full_set_is_returned_unchanged():
     image = _image()
     assert torch.equal(ModalityFill("zeros")(image, present=range(4)), image)
@@ -97,7 +126,7 @@ def test_full_set_is_returned_unchanged():
 
 @pytest.mark.parametrize("prob", [0.5, 0.9, 1.0])
 def test_dropout_never_drops_every_modality(prob):
-    dropout = RandModalityDropoutd("image", prob=prob, fill=ModalityFill("zeros"), present_key="present")
+    dropout = RandModalityDropoutd("image", prob=prob, modality_fill=ModalityFill("zeros"), present_key="present")
     dropout.set_random_state(0)
     kept_counts = set()
     for _ in range(200):
@@ -141,3 +170,42 @@ def test_fill_missing_modalities_fills_where_the_mask_is_false():
         {"image": image, "mask": torch.tensor([False, True, True, False])})
     assert torch.equal(out["image"][0], image[1]) and torch.equal(out["image"][3], image[2])
     assert torch.equal(out["image"][1:3], image[1:3])
+
+
+@pytest.mark.parametrize("full_modality_prob", [0.0, 0.3, 1.0])
+def test_subset_draws_keep_all_with_the_configured_probability_and_the_others_uniformly(full_modality_prob):
+    draws = 14000
+    subsets = draw_modality_subsets(torch.ones(draws, 4, dtype=torch.bool), full_modality_prob,
+                                    torch.Generator().manual_seed(0))
+    assert subsets.shape == (draws, 4) and subsets.any(dim=1).all()
+    table = subset_table(4)
+    counts = (subsets[:, None] == table[None]).all(dim=2).sum(dim=0).float() / draws  # (15,): share of each subset
+    assert counts.sum() == 1.0
+    assert abs(counts[0] - full_modality_prob) < 0.015  # the full set; binomial std about 0.004
+    others = counts[1:]
+    expected = (1 - full_modality_prob) / 14
+    assert (others - expected).abs().max() < 0.01  # each of the 14 others alike; std about 0.002
+
+
+def test_subset_draws_stay_within_what_each_crop_has():
+    available = torch.tensor([[True, False, True, True], [False, False, True, False]]).repeat(3000, 1)
+    subsets = draw_modality_subsets(available, 0.25, torch.Generator().manual_seed(1))
+    assert not (subsets & ~available).any() and subsets.any(dim=1).all()
+    assert torch.equal(subsets[1::2], available[1::2])  # one modality: kept
+    first = subsets[::2]
+    full = (first == available[0]).all(dim=1).float().mean()
+    assert abs(full - 0.25) < 0.03
+    partial = first[~(first == available[0]).all(dim=1)]
+    shares = (partial[:, None] == subset_table(4)[None]).all(dim=2).sum(dim=0)
+    assert (shares > 0).sum() == 6  # the 2**3 - 2 proper non-empty subsets of {t1, t2, flair}
+    assert shares[shares > 0].min() > 0.8 * shares.max()
+
+
+def test_subset_draws_are_seeded_and_refuse_bad_input():
+    available = torch.ones(50, 4, dtype=torch.bool)
+    first = draw_modality_subsets(available, 0.5, torch.Generator().manual_seed(3))
+    assert torch.equal(first, draw_modality_subsets(available, 0.5, torch.Generator().manual_seed(3)))
+    with pytest.raises(ValueError, match=r"full_modality_prob must be in \[0, 1\], got 1.5"):
+        draw_modality_subsets(available, 1.5)
+    with pytest.raises(ValueError, match=r"batch sample\(s\) \[1\]"):
+        draw_modality_subsets(torch.tensor([[True, False], [False, False]]), 0.5)
