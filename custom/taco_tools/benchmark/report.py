@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ REFERENCES = (SCRATCH, "reconstruction_only")
 KEY_METRICS = {"seg": ("dice_mean",), "cls": ("accuracy",), MISSING_MODALITY: ("dice_mean_over_subsets",),
                REPRESENTATION: ("cross_subject_independent_hit_rate_off_position",
                                 "cross_modal_independent_hit_rate_off_position")}
-"""Each task's key metric: the first of these present (a representation metric of any token stage, ``..._stage<k>``)."""
+"""Each task's key metric: the first of these present (a representation metric at the coarsest token stage
+evaluated, ``..._stage<k>``: by default the pre-training's ``token_stage``; the bundle also reads the one before)."""
 TASK_TITLES = {"seg": "Segmentation", "cls": "Classification",
                MISSING_MODALITY: "Segmentation with missing modalities (mean over modality subsets)",
                REPRESENTATION: "Frozen encoders: representation evaluation (controls as `control_*`)"}
@@ -98,7 +100,10 @@ def write_report(rows: Sequence[dict[str, Any]], out: str | os.PathLike, profile
                 "initialisation) on the test split; `control_chance`, `control_same_position` (what a code of the "
                 "token's crop position answers) and `control_oracle` (the best achievable) pin each metric. "
                 "`hit_rate_off_position`: hits where the token at the same crop position is wrong, so that "
-                "position cannot answer. Each run's `representation.md` has every figure."]
+                "position cannot answer; `position_decodability_r2`: how well a linear probe reads a token's crop "
+                "position from its features on new subjects (lower: position answers less; `control_anatomy`: read "
+                "from the token's true anatomy). Only brain tokens count. Each run's `representation.md` has every "
+                "figure."]
                if any(key[0] == REPRESENTATION for key in values) else []),
              "- Cells: mean ± sample std over seeds (n = seeds with a finite value). Δ = mean over seeds of "
              "(init − reference) on the same seed; p = two-sided paired t-test across seeds "
@@ -137,12 +142,15 @@ def write_report(rows: Sequence[dict[str, Any]], out: str | os.PathLike, profile
 
 
 def _key_metric(values: Values, task: str, fraction: float) -> str | None:
-    """The first of the task's :data:`KEY_METRICS` with values, as named or at a token stage; None if none."""
-    metrics = sorted({key[2] for key in values if key[:2] == (task, fraction)})
+    """The first of the task's :data:`KEY_METRICS` with values, as named or at its coarsest token stage; None if
+    none."""
+    metrics = {key[2] for key in values if key[:2] == (task, fraction)}
     for name in KEY_METRICS.get(task, ()):
-        found = [metric for metric in metrics if metric == name or metric.startswith(f"{name}_stage")]
-        if found:
-            return found[0]
+        if name in metrics:
+            return name
+        stages = [metric for metric in metrics if re.fullmatch(rf"{re.escape(name)}_stage\d+", metric)]
+        if stages:
+            return max(stages, key=lambda metric: int(metric.rsplit("_stage", 1)[1]))
     return None
 
 

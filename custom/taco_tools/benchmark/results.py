@@ -35,6 +35,7 @@ REPRESENTATION_METRICS = {
     ("cross_modal", "independent"): ("hit_rate_off_position", "hit_rate", "median_error_mm", "same_position_rate"),
     ("neighbourhood_overlap", "shared"): ("overlap",),
     ("tissue_probe", "independent"): ("balanced_accuracy", "macro_f1"),
+    ("position_decodability", "independent"): ("r2",),
     ("class_probe", "independent"): ("auc",)}
 """The representation metrics the benchmark reports, by ``(evaluation, crops)``; each becomes the metric
 ``<evaluation>[_<crops>]_<metric>_stage<k>`` (crops named for the correspondence measures, which have both)."""
@@ -53,8 +54,9 @@ def modalities_present(metric: str) -> int | None:
 
 
 def lower_is_better(metric: str) -> bool:
-    """Distances (HD95, correspondence errors) improve downwards; every other metric upwards."""
-    return metric.startswith("hd95") or "error_mm" in metric
+    """Distances (HD95, correspondence errors) and how well the crop position is read from a token's features
+    (``position_decodability_*``: position should not answer) improve downwards; every other metric upwards."""
+    return metric.startswith(("hd95", "position_decodability")) or "error_mm" in metric
 
 
 def collect_results(stages: Iterable[Stage], region_names: Sequence[str]) -> list[dict[str, Any]]:
@@ -65,8 +67,9 @@ def collect_results(stages: Iterable[Stage], region_names: Sequence[str]) -> lis
     ``dice_with_<k>_modalities`` (mean Dice over the subsets with k modalities present); representation:
     :data:`REPRESENTATION_METRICS` of the encoder under its init and of each control under
     ``control_<control>``, label fraction 0, and each pre-training run's :data:`ENCODER_CHANGE` (none for a
-    run that a version before it was measured did, as in a benchmark resumed across an upgrade). The controls do not depend on the encoder except the tissue
-    probe's chance (shuffled labels on the encoder's features), so each seed keeps the first stage's.
+    run that a version before it was measured did, as in a benchmark resumed across an upgrade). The controls do not
+    depend on the encoder except the probes' chance (shuffled labels or positions on the encoder's features), so
+    each seed keeps the first stage's.
     """
     rows = []
     controls_seen = set()

@@ -74,13 +74,18 @@ def test_representation_section_shows_the_controls_without_label_fractions(tmp_p
                     "representation", metric, 0.0)
     rows += rows_for({"taco": [0.20, 0.25, 0.3], "scratch": [0.1, 0.1, 0.2]}, "representation",
                      "cross_subject_independent_median_error_mm_stage2", 0.0)
+    rows += rows_for({"taco": [0.9, 0.9, 0.9], "scratch": [0.1, 0.1, 0.1]}, "representation",
+                     "cross_subject_independent_hit_rate_off_position_stage1", 0.0)  # the finer stage
+    rows += rows_for({"taco": [0.5, 0.4, 0.6], "scratch": [0.3, 0.3, 0.3]}, "representation",
+                     "position_decodability_r2_stage2", 0.0)
     paths = write_report(rows + rows_for(DICE), tmp_path, "p", [0, 1, 2], DATASET)
     text = paths["summary"].read_text()
     assert "## Frozen encoders: representation evaluation (controls as `control_*`)\n" in text
     key = next(line for line in text.splitlines() if line.startswith("| representation | — |"))
-    assert metric in key and "control_" not in key and key.count("(n=3)") == 3
+    assert metric in key and "control_" not in key and key.count("(n=3)") == 3  # the coarser stage is the key one
     oracle = table_row(text, f"{metric} ↑", "control_oracle")
     assert "| control_oracle | 1.0000 ± 0.0000 (n=3) | — | — |" in oracle
     assert "↓" in table_row(text, "cross_subject_independent_median_error_mm_stage2", "taco")
+    assert "| position_decodability_r2_stage2 ↓ | taco | 0.5000 ± 0.1000 (n=3) | +0.2000" in text
     assert "control_" not in next(line for line in text.splitlines() if line.startswith("- Initialisations"))
     assert {path.name for path in paths["plots"]} >= {f"representation_{metric}.png", "seg_dice_mean.png"}

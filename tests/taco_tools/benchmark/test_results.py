@@ -7,7 +7,7 @@ import math
 import pytest
 
 from taco_tools.benchmark import Stage, collect_results, write_results
-from taco_tools.benchmark.results import modalities_present
+from taco_tools.benchmark.results import lower_is_better, modalities_present
 
 
 def seg_eval(folder):
@@ -99,7 +99,9 @@ def representation(folder, encoder_hit_rate):
             (2, "cross_subject", "independent", "oracle", "hit_rate_off_position", 1.0),
             (2, "cross_modal", "shared", "encoder", "hit_rate", 0.9),  # not a benchmark metric
             (2, "neighbourhood_overlap", "shared", "chance", "overlap", 0.08),
-            (2, "tissue_probe", "independent", "chance", "balanced_accuracy", 0.2 + encoder_hit_rate)]
+            (2, "tissue_probe", "independent", "chance", "balanced_accuracy", 0.2 + encoder_hit_rate),
+            (1, "position_decodability", "independent", "encoder", "r2", encoder_hit_rate / 2),
+            (1, "position_decodability", "independent", "anatomy", "r2", 0.7)]
     with open(folder / "representation.csv", "w", newline="") as stream:
         csv.writer(stream).writerows([("stage", "evaluation", "crops", "method", "metric", "value"), *rows])
 
@@ -114,8 +116,18 @@ def test_representation_rows_name_the_stage_and_keep_each_seed_s_first_controls(
                       ("scratch", "cross_subject_independent_hit_rate_off_position_stage2"): 0.1,
                       ("control_oracle", "cross_subject_independent_hit_rate_off_position_stage2"): 1.0,
                       ("control_chance", "neighbourhood_overlap_overlap_stage2"): 0.08,
-                      ("control_chance", "tissue_probe_balanced_accuracy_stage2"): pytest.approx(0.6)}
-    assert len(rows) == 5 and {(row["task"], row["label_fraction"], row["seed"]) for row in rows} == \
+                      ("control_chance", "tissue_probe_balanced_accuracy_stage2"): pytest.approx(0.6),
+                      ("taco", "position_decodability_r2_stage1"): 0.2,
+                      ("scratch", "position_decodability_r2_stage1"): 0.05,
+                      ("control_anatomy", "position_decodability_r2_stage1"): 0.7}
+    assert len(rows) == 8 and {(row["task"], row["label_fraction"], row["seed"]) for row in rows} == \
         {("representation", 0.0, 3)}
     with pytest.raises(FileNotFoundError, match="representation.csv not found"):
         collect_results([Stage("representation", 0, "taco", None, None, tmp_path / "none", ())], [])
+
+
+def test_errors_and_position_decodability_are_better_lower():
+    assert lower_is_better("hd95_mean") and lower_is_better("cross_subject_independent_median_error_mm_stage2")
+    assert lower_is_better("position_decodability_r2_stage1")  # the crop position should not be readable
+    assert not lower_is_better("cross_subject_independent_hit_rate_off_position_stage2")
+    assert not lower_is_better("tissue_probe_balanced_accuracy_stage2") and not lower_is_better("dice_mean")
