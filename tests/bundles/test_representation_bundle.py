@@ -24,11 +24,13 @@ def test_every_measure_with_its_controls_from_the_command_line(run_bundle, demo_
                        "cross_modal": {"encoder", "chance", "same_position", "oracle"},
                        "neighbourhood_overlap": {"encoder", "chance"},
                        "tissue_probe": {"encoder", "chance", "same_position", "oracle"},
+                       "position_decodability": {"encoder", "chance", "oracle", "anatomy"},
                        "class_probe": {"encoder", "chance", "oracle"}}
-    assert {row["stage"] for row in rows} == {"2"}  # the pre-training bundle's token stage
+    assert {row["stage"] for row in rows} == {"1", "2"}  # the pre-training bundle's token stage and the one before
     assert f"What the frozen encoder's tokens encode: {pretrained_encoder}" in output  # the table is printed
     assert "pre-trained encoder from" in output and "0 missing" in output
     assert (tmp_path / "results" / "hit_rate_stage2.png").stat().st_size > 1000
     benchmark_rows = collect_results([Stage("representation", 1, "taco", None, None, tmp_path / "results", ())], [])
     assert {"cross_subject_independent_hit_rate_off_position_stage2", "tissue_probe_balanced_accuracy_stage2",
-            "class_probe_auc_stage2"} <= {row["metric"] for row in benchmark_rows if row["init"] == "taco"}
+            "class_probe_auc_stage2", "position_decodability_r2_stage2", "tissue_probe_balanced_accuracy_stage1",
+            "position_decodability_r2_stage1"} <= {row["metric"] for row in benchmark_rows if row["init"] == "taco"}

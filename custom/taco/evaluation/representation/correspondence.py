@@ -32,8 +32,9 @@ class CorrespondenceTally:
     """Matches of many crop pairs, added in chunks, summarised as hit rates and errors.
 
     A match is a *hit* when the true positions of the two tokens lie within ``radius`` mm (one token
-    spacing in the evaluation). Only valid tokens (mostly inside the image, not padding) are matched
-    or matched to, and only matchable ones (a valid token of B within ``radius``) are scored.
+    spacing in the evaluation). Only valid tokens (those that count: in the evaluation, brain tokens mostly
+    inside the image) are matched or matched to, by the encoder and the controls alike, and only matchable
+    ones (a valid token of B within ``radius``) are scored.
 
     Args:
         radius: hit radius in mm.

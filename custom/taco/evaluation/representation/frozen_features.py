@@ -14,7 +14,8 @@ from taco.networks.encoder import NUM_STAGES, REFERENCE_WINDOW_SIZE, swin_encode
 from taco.networks.tokens import spatial_tokens
 from taco.networks.weight_transfer import load_pretrained_encoder
 
-__all__ = ["frozen_encoder", "pool_to_tokens", "stage_cell", "stage_tokens", "token_grid", "valid_tokens"]
+__all__ = ["brain_tokens", "crop_positions", "frozen_encoder", "pool_to_tokens", "stage_cell", "stage_tokens",
+           "token_grid", "token_share", "valid_tokens"]
 
 
 def stage_cell(stage: int) -> int:
@@ -84,10 +85,23 @@ def pool_to_tokens(fields: torch.Tensor, weights: torch.Tensor, stage: int) -> t
     return spatial_tokens(total / weight.clamp_min(1e-6))
 
 
+def token_share(mask: torch.Tensor, stage: int) -> torch.Tensor:
+    """``(N, 1, D, H, W)`` voxel mask (0/1) -> ``(N, T)``: the share of each token's cube where the mask is 1."""
+    return spatial_tokens(F.avg_pool3d(mask.float(), stage_cell(stage)))[..., 0]
+
+
 def valid_tokens(inside: torch.Tensor, stage: int) -> torch.Tensor:
     """``(N, 1, D, H, W)`` inside-the-image mask -> ``(N, T)`` bool: tokens whose cube lies mostly (at least
     half) inside the image. Tokens of padding never count."""
-    return pool_to_tokens(inside, torch.ones_like(inside), stage)[..., 0] >= 0.5
+    return token_share(inside, stage) >= 0.5
+
+
+def brain_tokens(brain: torch.Tensor, stage: int, min_share: float = 0.5) -> torch.Tensor:
+    """``(N, 1, D, H, W)`` brain mask (1 where a voxel inside the image is brain, 0 in background and padding)
+    -> ``(N, T)`` bool: tokens whose cube is at least ``min_share`` brain (its whole cube counts, padding too)."""
+    if not 0.0 < min_share <= 1.0:
+        raise ValueError(f"min_share must be in (0, 1], got {min_share}.")
+    return token_share(brain, stage) >= min_share
 
 
 def token_grid(roi_size: Sequence[int], stage: int) -> torch.Tensor:
@@ -96,3 +110,10 @@ def token_grid(roi_size: Sequence[int], stage: int) -> torch.Tensor:
     sides = [int(side) // cell for side in roi_size]
     return torch.stack(torch.meshgrid(*(torch.arange(side, dtype=torch.float32) for side in sides), indexing="ij"),
                        dim=-1).reshape(-1, 3)
+
+
+def crop_positions(roi_size: Sequence[int], stage: int) -> torch.Tensor:
+    """``(T, 3)`` each token's position in its crop, each coordinate scaled to ``[0, 1]`` (first to last token
+    along the axis; 0 along an axis with a single token)."""
+    grid = token_grid(roi_size, stage)
+    return grid / (grid.max(dim=0).values.clamp_min(1.0))

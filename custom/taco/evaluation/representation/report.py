@@ -11,10 +11,14 @@ from taco.evaluation.representation.correspondence import CONTROLS
 from taco.evaluation.representation.evaluation import RepresentationResults
 from taco.utils.reporting import markdown_table
 
-__all__ = ["FIELDS", "METHODS", "write_representation_report"]
+__all__ = ["COLUMNS", "FIELDS", "METHODS", "write_representation_report"]
 
 FIELDS = ("stage", "evaluation", "crops", "method", "metric", "value")
 METHODS = ("encoder", *CONTROLS)
+"""The methods of the hit-rate curves."""
+COLUMNS = (*METHODS, "anatomy")
+"""The methods of the Markdown table: ``anatomy`` is the position probe's control on each token's true
+reference-space position."""
 _STYLES = {"encoder": ("tab:blue", "-", 2.2), "chance": ("grey", "--", 1.2), "same_position": ("tab:orange", ":", 1.8),
            "oracle": ("tab:green", "-.", 1.4)}
 _TITLES = {"cross_subject": "cross-subject", "cross_modal": "cross-modal (within a subject)"}
@@ -57,19 +61,22 @@ def write_representation_report(results: RepresentationResults, output_dir: str 
              "Each metric of the encoder beside its controls: `chance` (random matches, shuffled probe labels), "
              "`same_position` (match the token at the same crop position, or predict the class most frequent at "
              "that crop position: what a code of where the token sits in the crop answers) and `oracle` (the best "
-             "achievable match; probe features that are the answer). Under `independent` crops the compared "
-             "crops lie at different places, so only anatomy leads to the right token; under `shared` crops "
-             "(as in pre-training) the crop position alone does.", ""]
+             "achievable match; probe features that are the answer); for `position_decodability` (R^2 of the "
+             "token's crop position read from its features on new subjects: lower means position answers less) "
+             "also `anatomy` (read from the token's true reference-space position). Under `independent` crops "
+             "the compared crops lie at different places, so only anatomy leads to the right token; under "
+             "`shared` crops (as in pre-training) the crop position alone does. Only brain tokens count, unless listed "
+             "under Skipped.", ""]
     for stage in sorted({row["stage"] for row in results.rows}):
         values = {(row["evaluation"], row["crops"], row["metric"], row["method"]): row["value"]
                   for row in results.rows if row["stage"] == stage}
         table = []
         for evaluation, crops, metric in dict.fromkeys(key[:3] for key in values):
             table.append([evaluation, crops, metric,
-                          *(_cell(values.get((evaluation, crops, metric, method))) for method in METHODS)])
+                          *(_cell(values.get((evaluation, crops, metric, method))) for method in COLUMNS)])
         radius = results.hit_radius_mm.get(stage, math.nan)
         lines += [f"## Token stage {stage}: a hit is a match within {radius:.1f} mm (one token spacing)", "",
-                  *markdown_table(["evaluation", "crops", "metric", *METHODS], table), ""]
+                  *markdown_table(["evaluation", "crops", "metric", *COLUMNS], table), ""]
     if results.skipped:
         lines += ["Skipped:", "", *(f"- {message}" for message in results.skipped), ""]
     paths["markdown"].write_text("\n".join(lines))

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from taco.evaluation.representation import (frozen_encoder, pool_to_tokens, stage_cell, stage_tokens, token_grid,
-                                           valid_tokens)
+from taco.evaluation.representation import (brain_tokens, crop_positions, frozen_encoder, pool_to_tokens, stage_cell,
+                                           stage_tokens, token_grid, valid_tokens)
 from taco.networks import spatial_tokens, swin_encoder
 
 SMALL = {"feature_size": 12, "depths": (1, 1, 1, 1), "num_heads": (3, 3, 3, 3)}
@@ -27,6 +27,26 @@ def test_tokens_mostly_in_padding_do_not_count():
     inside[..., :5] = 1.0  # the image ends 5 voxels into the last axis: tokens of 4^3 cover 4 or 1 image voxels
     valid = valid_tokens(inside, 1).reshape(2, 2, 2)
     assert valid[..., 0].all() and not valid[..., 1].any()
+
+
+def test_brain_tokens_are_those_whose_whole_cube_is_at_least_the_share_brain():
+    brain = torch.zeros(1, 1, 8, 8, 8)  # stage 1: 2 x 2 x 2 tokens of 4^3 voxels
+    brain[..., :4, :4, :4] = 1.0  # token 0: all brain
+    brain[..., :4, :4, 4:6] = 1.0  # token 1: half brain
+    brain[..., :4, 4:, :1] = 1.0  # token 2: a quarter brain; the others none (background or padding)
+    assert brain_tokens(brain, 1).tolist() == [[True, True, False, False, False, False, False, False]]
+    assert brain_tokens(brain, 1, 0.25)[0, :3].tolist() == [True, True, True]
+    assert brain_tokens(brain, 1, 1.0)[0, :2].tolist() == [True, False]
+    with pytest.raises(ValueError, match=r"min_share must be in \(0, 1\], got 0"):
+        brain_tokens(brain, 1, 0)
+
+
+def test_crop_positions_run_from_0_to_1_along_each_axis_in_token_order():
+    positions = crop_positions((32, 32, 64), 2)  # 4 x 4 x 8 tokens
+    assert positions.shape == (128, 3) and positions.min() == 0.0 and positions.max() == 1.0
+    assert torch.equal(positions[1], torch.tensor([0.0, 0.0, 1 / 7]))
+    assert torch.equal(positions[-1], torch.ones(3))
+    assert torch.equal(crop_positions((32, 32, 32), 4), torch.zeros(1, 3))  # one token: 0
 
 
 def test_stage_tokens_are_the_encoder_feature_maps_as_tokens():
