@@ -15,7 +15,7 @@ Late fusion runs the encoder and the first convolution block M times, the rest o
 so the ratios should lie between 1 and M.
 
     python scripts/benchmark_fusion.py                          # CPU demo profile (train + demo configs)
-    python scripts/benchmark_fusion.py --fusion mean_var
+    python scripts/benchmark_fusion.py --fusion_mode modality_aware
     python scripts/benchmark_fusion.py --profile full           # paper scale on a GPU (96^3, fs 48, AMP)
     python scripts/benchmark_fusion.py --profile full --timed False   # its operations, on any machine
 """
@@ -34,12 +34,12 @@ from taco_tools.profiles import get_profile
 from taco_tools.step_timing import alternating_times, time_calls
 
 
-def main(profile: str = "demo", fusion: str = "mean", timed: bool = True, rounds: int = 5,
+def main(profile: str = "demo", fusion_mode: str = "mean", timed: bool = True, rounds: int = 5,
          steps_per_round: int = 2, warmup: int = 2, device: str | None = None) -> None:
     """
     Args:
         profile: a profile of ``taco_tools.profiles`` ("demo": CPU demo profile, "full": paper scale on a GPU).
-        fusion: the late-fusion network's ``fusion`` ("mean" or "mean_var").
+        fusion_mode: the late-fusion network's ``fusion_mode`` ("mean", "mean_var" or "modality_aware").
         timed: time the steps too (otherwise count their operations only).
         rounds: alternating timed blocks per network.
         steps_per_round: steps per timed block.
@@ -52,7 +52,8 @@ def main(profile: str = "demo", fusion: str = "mean", timed: bool = True, rounds
     torch.backends.cudnn.benchmark = config("cudnn_benchmark")
     torch.manual_seed(0)
     networks = {"early": config("network_def"),
-                "late": LateFusionSwinUNETR(out_channels=len(config("regions")), fusion=fusion,
+                "late": LateFusionSwinUNETR(out_channels=len(config("regions")), fusion_mode=fusion_mode,
+                                            num_modalities=config("num_modalities"),
                                             **config("architecture"), norm_name=config("decoder_norm"), use_checkpoint=config("use_checkpoint"))}
     loss = config("loss")
     crops = config("batch_size") * config("num_samples")
@@ -64,7 +65,7 @@ def main(profile: str = "demo", fusion: str = "mean", timed: bool = True, rounds
     print(f"[benchmark_fusion] profile {profile}: configs {get_profile(profile).configs['seg']}, {crops} crops x "
           f"{images.shape[1]} modalities {tuple(images.shape[2:])}, feature_size {config('architecture')['feature_size']}, "
           f"window {config('architecture')['window_size']}, "
-          f"decoder norm {config('decoder_norm')}, {precision}; late fusion {fusion!r}")
+          f"decoder norm {config('decoder_norm')}, {precision}; late fusion_mode {fusion_mode!r}")
 
     def training_step(network, images, labels, autocast):
         def run():

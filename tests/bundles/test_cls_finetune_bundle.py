@@ -93,7 +93,7 @@ def test_late_fusion_classifies_a_subject_lacking_a_modality_from_its_presence_m
     parser.update({"bundle_root": str(tmp_path), "data_list_file_path": str(datalist), "fusion": "late",
                    "fusion_mode": "mean_var"})
     network = parser.get_parsed_content("network_def")
-    assert isinstance(network, LateFusionSwinClassifier) and network.fusion == "mean_var"
+    assert isinstance(network, LateFusionSwinClassifier) and network.fusion_mode == "mean_var"
     batch = monai.data.list_data_collate([parser.get_parsed_content("preprocessing")(item)
                                           for item in parser.get_parsed_content("dataset#data")])
     assert batch["modality_mask"].tolist() == [[False, True, True, True], [True, True, True, False]]

@@ -100,6 +100,7 @@ def load_model_weights(network: nn.Module, path: str | os.PathLike, key: str | N
 
 _FIRST_ENCODER_LAYER = "swinViT.patch_embed.proj.weight"
 _FUSION_PROJECTIONS = "fusion_projections."
+_MISSING_MODALITIES = "missing_modalities."
 
 
 def _fusion_of(state: dict) -> str | None:
@@ -110,9 +111,18 @@ def _fusion_of(state: dict) -> str | None:
     return "late" if weight.shape[1] == 1 else "early"
 
 
+def _late_fusion_mode(state: dict) -> str:
+    """The ``fusion_mode`` of a late-fusion network's weights: ``modality_aware`` keeps vectors for absent
+    modalities, ``mean_var`` a projection per stage, ``mean`` neither (a segmenter's; a classifier's ``mean`` and
+    ``mean_var`` differ in the head's shape only, which the shape check names)."""
+    if any(name.startswith(_MISSING_MODALITIES) for name in state):
+        return "modality_aware"
+    return "mean_var" if any(name.startswith(_FUSION_PROJECTIONS) for name in state) else "mean"
+
+
 def _fusion_mismatch(state: dict, expected: dict) -> str | None:
-    """Why weights of one fusion (``fusion``: early / late, ``fusion_mode``: mean / mean_var) cannot load
-    into a network of another, in the bundles' terms; ``None`` when the fusions agree."""
+    """Why weights of one fusion (``fusion``: early / late, ``fusion_mode``: mean / mean_var / modality_aware) cannot
+    load into a network of another, in the bundles' terms; ``None`` when the fusions agree."""
     saved, built = _fusion_of(state), _fusion_of(expected)
     channels = {"early": "the modalities as input channels", "late": "one shared 1-channel encoder per modality"}
     if saved and built and saved != built:
@@ -121,8 +131,7 @@ def _fusion_mismatch(state: dict, expected: dict) -> str | None:
                 f"builds {article[built]} {built}-fusion network ({channels[built]}); set fusion to {saved!r} to use "
                 "these weights")
     if saved == built == "late":
-        modes = [("mean_var" if any(name.startswith(_FUSION_PROJECTIONS) for name in weights) else "mean")
-                 for weights in (state, expected)]
+        modes = [_late_fusion_mode(weights) for weights in (state, expected)]
         if modes[0] != modes[1]:
             return (f"the file holds a late-fusion model with fusion_mode {modes[0]!r} but the configuration builds "
                     f"one with fusion_mode {modes[1]!r}; set fusion_mode to {modes[0]!r} to use these weights")

@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 from monai.inferers import SlidingWindowInferer
@@ -19,13 +21,13 @@ def images(batch: int, modalities: int, seed: int = 0) -> torch.Tensor:
 @pytest.fixture(scope="module", params=["mean", "mean_var"])
 def segmenter(request) -> LateFusionSwinUNETR:
     torch.manual_seed(0)
-    return LateFusionSwinUNETR(out_channels=2, fusion=request.param, **ARCHITECTURE).eval()
+    return LateFusionSwinUNETR(out_channels=2, fusion_mode=request.param, **ARCHITECTURE).eval()
 
 
 @pytest.fixture(scope="module")
 def mean_segmenter() -> LateFusionSwinUNETR:
     torch.manual_seed(0)
-    return LateFusionSwinUNETR(out_channels=2, fusion="mean", **ARCHITECTURE).eval()
+    return LateFusionSwinUNETR(out_channels=2, fusion_mode="mean", **ARCHITECTURE).eval()
 
 
 def test_one_modality_is_swinunetr(mean_segmenter):
@@ -76,8 +78,8 @@ def test_gradients_reach_the_shared_encoder_from_each_present_modality_only(segm
         output.mean().backward()
     finally:
         hook.remove()
-    per_modality = embedded[0].grad.abs().flatten(1).sum(1)  # (B * M,): modality m of sample 0 at m
-    assert per_modality[0] > 0 and per_modality[2] > 0 and per_modality[1] == 0
+    per_modality = embedded[0].grad.abs().flatten(1).sum(1)  # the present modalities only: 0, then 2
+    assert per_modality.shape == (2,) and (per_modality > 0).all()
     assert torch.equal(stack.grad[0, 1], torch.zeros(SIZE))
     assert stack.grad[0, 0].abs().sum() > 0 and stack.grad[0, 2].abs().sum() > 0
     assert all(torch.isfinite(parameter.grad).all() for parameter in segmenter.parameters()
@@ -86,7 +88,7 @@ def test_gradients_reach_the_shared_encoder_from_each_present_modality_only(segm
 
 def test_mean_var_fusion_starts_as_the_mean(mean_segmenter):
     torch.manual_seed(1)
-    mean_var = LateFusionSwinUNETR(out_channels=2, fusion="mean_var", **ARCHITECTURE).eval()
+    mean_var = LateFusionSwinUNETR(out_channels=2, fusion_mode="mean_var", **ARCHITECTURE).eval()
     report = mean_var.load_state_dict(mean_segmenter.state_dict(), strict=False)
     assert not report.unexpected_keys and all(key.startswith("fusion_projections.") for key in report.missing_keys)
     stack, mask = images(1, 3), torch.tensor([[True, True, False]])
@@ -94,15 +96,16 @@ def test_mean_var_fusion_starts_as_the_mean(mean_segmenter):
         torch.testing.assert_close(mean_var(stack, mask), mean_segmenter(stack, mask))
 
 
+@pytest.mark.parametrize("fusion_mode", ["mean_var", "modality_aware"])
 @pytest.mark.parametrize("window_size", [4, 7])
 @pytest.mark.parametrize("network", [LateFusionSwinUNETR, LateFusionSwinClassifier])
-def test_pretrained_encoder_loads_strictly_without_first_layer_surgery(network, window_size, tmp_path):
+def test_pretrained_encoder_loads_strictly_without_first_layer_surgery(network, window_size, fusion_mode, tmp_path):
     """The ``encoder.pt`` of the pre-training bundle (demo architecture), as the bundle tests write it."""
     torch.manual_seed(0)
     pretrained = TacoPretrainingNetwork(feature_size=12, token_stage=2, projection_channels=16,
                                         window_size=window_size).encoder.state_dict()
     torch.save(pretrained, tmp_path / "encoder.pt")
-    late = network(2, fusion="mean_var", feature_size=12, window_size=window_size)
+    late = network(2, fusion_mode=fusion_mode, num_modalities=4, feature_size=12, window_size=window_size)
     late.swinViT.load_state_dict(torch.load(tmp_path / "encoder.pt", weights_only=True), strict=True)
     report = load_pretrained_encoder(late.swinViT, tmp_path / "encoder.pt")
     assert len(report.matched) == len(pretrained) and not (report.adapted or report.reinitialised or report.missing)
@@ -119,7 +122,7 @@ def test_traced_with_a_mask_it_follows_other_masks_batches_and_modality_counts(m
 
 def test_classifier_logits_from_any_subset():
     torch.manual_seed(0)
-    classifier = LateFusionSwinClassifier(num_classes=3, fusion="mean_var", feature_size=12, depths=(1, 1, 1, 1),
+    classifier = LateFusionSwinClassifier(num_classes=3, fusion_mode="mean_var", feature_size=12, depths=(1, 1, 1, 1),
                                           window_size=4, hidden_channels=16).eval()
     stack = images(2, 4).requires_grad_()
     stack.data[1, 0] = float("nan")
@@ -142,12 +145,145 @@ def test_bad_input_is_refused_before_the_encoder(mean_segmenter):
     with pytest.raises(ValueError, match="divisible by 2"):
         mean_segmenter(torch.zeros(1, 3, 32, 32, 40))
     with pytest.raises(ValueError, match="'max'"):
-        LateFusionSwinUNETR(out_channels=2, fusion="max")
+        LateFusionSwinUNETR(out_channels=2, fusion_mode="max")
     with pytest.raises(ValueError, match="'max'"):
-        LateFusionSwinClassifier(num_classes=2, fusion="max")
+        LateFusionSwinClassifier(num_classes=2, fusion_mode="max")
 
 
 @pytest.mark.parametrize("network", [LateFusionSwinUNETR, LateFusionSwinClassifier])
 def test_the_shared_encoder_takes_the_window_size(network):
     outputs = {"out_channels": 3} if network is LateFusionSwinUNETR else {"num_classes": 2}
     assert window_size_of(network(**outputs, feature_size=12, window_size=4).swinViT.state_dict()) == 4
+
+
+@pytest.fixture(scope="module")
+def aware_segmenter() -> LateFusionSwinUNETR:
+    """``modality_aware`` over 3 modalities, its fusion moved off its initialisation as training would move it."""
+    torch.manual_seed(0)
+    network = LateFusionSwinUNETR(out_channels=2, fusion_mode="modality_aware", num_modalities=3, **ARCHITECTURE)
+    with torch.no_grad():
+        for parameter in [*network.fusion_projections.parameters(), *network.missing_modalities]:
+            parameter.add_(0.2 * torch.randn_like(parameter))
+    return network.eval()
+
+
+def test_modality_aware_fusion_starts_as_the_mean_with_every_modality_present(mean_segmenter):
+    torch.manual_seed(1)
+    aware = LateFusionSwinUNETR(out_channels=2, fusion_mode="modality_aware", num_modalities=3, **ARCHITECTURE).eval()
+    report = aware.load_state_dict(mean_segmenter.state_dict(), strict=False)
+    assert not report.unexpected_keys
+    assert all(key.startswith(("fusion_projections.", "missing_modalities.")) for key in report.missing_keys)
+    stack = images(2, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(aware(stack), mean_segmenter(stack))
+        # an absent modality is its learned vector (zero at first), not left out of a mean
+        absent = torch.tensor([[True, False, True]])
+        assert not torch.allclose(aware(stack[:1], absent), mean_segmenter(stack[:1], absent))
+
+
+def test_modality_aware_fusion_knows_which_modality_showed_what(aware_segmenter, mean_segmenter):
+    stack, mask = images(1, 3), torch.tensor([[True, True, False]])
+    swapped, swapped_mask = stack[:, [1, 0, 2]], mask[:, [1, 0, 2]]
+    with torch.no_grad():
+        assert not torch.allclose(aware_segmenter(swapped), aware_segmenter(stack), atol=1e-4)
+        assert not torch.allclose(aware_segmenter(swapped, swapped_mask), aware_segmenter(stack, mask), atol=1e-4)
+        torch.testing.assert_close(mean_segmenter(swapped, swapped_mask), mean_segmenter(stack, mask))
+
+
+def test_modality_aware_fusion_puts_a_learned_vector_where_a_modality_is_absent(aware_segmenter):
+    stack, mask = images(1, 3), torch.tensor([[True, False, True]])
+    changed = stack.clone()
+    changed[0, 1] = float("nan")
+    network = copy.deepcopy(aware_segmenter)
+    with torch.no_grad():
+        before = network(stack, mask)
+        torch.testing.assert_close(network(changed, mask), before)  # the absent image is never read
+        network.missing_modalities[0][1].add_(1.0)  # modality 1's vector at the first skip
+        changed_vector = network(stack, mask)
+        assert not torch.allclose(changed_vector, before, atol=1e-4)
+        network.missing_modalities[0][0].add_(5.0)  # modality 0 is present: its vector is unused
+        torch.testing.assert_close(network(stack, mask), changed_vector)
+
+
+def test_in_training_absent_modalities_reach_no_normalisation_statistics(mean_segmenter):
+    """Train mode with batch norm in ``encoder1`` (the demo profile's ``decoder_norm``): a sample with a modality
+    absent gives what the present modalities alone give, and the running statistics move by them only."""
+    network = copy.deepcopy(mean_segmenter).train()
+    alone = copy.deepcopy(mean_segmenter).train()
+    stack = images(2, 3)  # two samples: the decoder's batch norm needs more than one value at the 1^3 deepest level
+    output = network(stack, torch.tensor([[True, False, True]]))
+    torch.testing.assert_close(output, alone(stack[:, [0, 2]]))
+    for norm, reference in zip(network.encoder1.modules(), alone.encoder1.modules()):
+        if isinstance(norm, torch.nn.BatchNorm3d):
+            torch.testing.assert_close(norm.running_mean, reference.running_mean)
+            torch.testing.assert_close(norm.running_var, reference.running_var)
+
+
+def test_in_training_modality_aware_statistics_come_from_the_present_modalities(aware_segmenter):
+    network, reference = copy.deepcopy(aware_segmenter).train(), copy.deepcopy(aware_segmenter).train()
+    stack, mask = images(2, 3), torch.tensor([[True, False, True], [False, True, True]])
+    other = stack.clone()
+    other[~mask] = 100.0
+    torch.testing.assert_close(network(stack, mask), copy.deepcopy(aware_segmenter).train()(other, mask))
+    reference.encoder1(stack.flatten(0, 1)[mask.flatten()].unsqueeze(1))  # the four present images, in that order
+    norms = [(module, twin) for module, twin in zip(network.encoder1.modules(), reference.encoder1.modules())
+             if isinstance(module, torch.nn.BatchNorm3d)]
+    assert norms
+    for norm, twin in norms:
+        torch.testing.assert_close(norm.running_mean, twin.running_mean)
+        torch.testing.assert_close(norm.running_var, twin.running_var)
+
+
+def test_a_reference_mask_decodes_twice_from_one_encoder_pass(aware_segmenter):
+    stack = images(2, 3)
+    mask, reference_mask = torch.tensor([[True, False, False], [False, True, True]]), torch.ones(2, 3, dtype=torch.bool)
+    calls = []
+    hook = aware_segmenter.swinViT.register_forward_hook(lambda module, args, output: calls.append(args[0].shape[0]))
+    try:
+        with torch.no_grad():
+            logits, reference = aware_segmenter(stack, mask, reference_mask)
+    finally:
+        hook.remove()
+    assert calls == [6]  # one encoder call, on the modalities of the reference mask
+    with torch.no_grad():
+        torch.testing.assert_close(logits, aware_segmenter(stack, mask))
+        torch.testing.assert_close(reference, aware_segmenter(stack, reference_mask))
+    trained, target = aware_segmenter(stack.requires_grad_(), mask, reference_mask)
+    assert trained.requires_grad and not target.requires_grad
+    with pytest.raises(ValueError, match="must be a subset of reference_mask"):
+        aware_segmenter(stack, reference_mask, mask)
+
+
+def test_modality_aware_traced_with_a_mask_follows_other_masks_and_batches(aware_segmenter):
+    with torch.no_grad():
+        traced = torch.jit.trace(aware_segmenter, (images(1, 3), torch.tensor([[True, False, True]])),
+                                 check_trace=False)
+        stack, mask = images(2, 3, seed=1), torch.tensor([[False, True, True], [True, False, False]])
+        torch.testing.assert_close(traced(stack, mask), aware_segmenter(stack, mask))
+
+
+def test_modality_aware_classifier_from_any_subset():
+    torch.manual_seed(0)
+    classifier = LateFusionSwinClassifier(num_classes=2, fusion_mode="modality_aware", num_modalities=4,
+                                          feature_size=12, depths=(1, 1, 1, 1), window_size=4,
+                                          hidden_channels=16).eval()
+    stack = images(2, 4).requires_grad_()
+    stack.data[1, 0] = float("nan")
+    mask = torch.tensor([[True, True, True, True], [False, True, False, True]])
+    logits = classifier(stack, mask)
+    assert logits.shape == (2, 2) and torch.isfinite(logits).all()
+    assert classifier.head[0].normalized_shape == (4 * 12 * 16,)  # one slot per modality
+    logits.sum().backward()
+    assert torch.equal(stack.grad[~mask], torch.zeros_like(stack.grad[~mask]))
+    assert classifier.missing_modalities[0].grad[[0, 2]].abs().sum() > 0  # the absent ones' vectors learn
+    assert not classifier.missing_modalities[0].grad[[1, 3]].any()
+
+
+def test_modality_aware_needs_and_checks_the_modality_count():
+    for network, outputs in ((LateFusionSwinUNETR, {"out_channels": 2}), (LateFusionSwinClassifier, {"num_classes": 2})):
+        with pytest.raises(ValueError, match="fusion_mode 'modality_aware' keeps one channel slot per modality: "
+                                             "num_modalities must be"):
+            network(**outputs, fusion_mode="modality_aware", feature_size=12, window_size=4)
+    network = LateFusionSwinUNETR(out_channels=2, fusion_mode="modality_aware", num_modalities=4, **ARCHITECTURE)
+    with pytest.raises(ValueError, match=r"built for num_modalities 4 \(fusion_mode 'modality_aware'\), got images of shape \[1, 3, 32, 32, 32\]"):
+        network(images(1, 3))

@@ -4,8 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from taco.networks.modality_fusion import (fold_modalities, fuse_modalities, fused_channels, presence_mask,
-                                           select_fusion_network, unfold_modalities)
+from taco.networks.modality_fusion import (fold_modalities, fuse_modalities, fused_channels, fusion_projection,
+                                           missing_modality_slots, present_modalities, presence_mask,
+                                           scatter_modalities, select_fusion_network, unfold_modalities)
 
 MASK = torch.tensor([[True, False, True], [False, False, True]])
 
@@ -58,6 +59,47 @@ def test_fold_zeroes_absent_modalities_even_nan_and_unfold_restores_the_layout()
     assert torch.equal(images.grad[MASK], torch.ones_like(images.grad[MASK]))
 
 
+def test_present_modalities_alone_reach_the_encoder_and_scatter_back_by_sample():
+    images = torch.randn(2, 3, 4, 4, 4, generator=torch.Generator().manual_seed(1))
+    images[0, 1] = float("nan")
+    images.requires_grad_()
+    single, index = present_modalities(images, MASK)
+    assert single.shape == (3, 1, 4, 4, 4) and index.tolist() == [0, 2, 5]  # b * M + m of the present ones
+    assert torch.equal(single[:, 0], images[MASK])
+    features = scatter_modalities(2 * single, index, MASK)
+    assert features.shape == (2, 3, 1, 4, 4, 4)
+    assert torch.equal(features[:, :, 0][MASK], 2 * images[MASK])
+    assert not features[~MASK].any()
+    features.sum().backward()
+    assert torch.equal(images.grad[~MASK], torch.zeros_like(images.grad[~MASK]))
+    assert torch.equal(images.grad[MASK], torch.full_like(images.grad[MASK], 2.0))
+
+
+def test_modality_aware_fusion_keeps_each_modality_in_its_slot_and_the_missing_vector_elsewhere():
+    features = per_modality_features()
+    features[0, 1] = float("nan")
+    missing = torch.arange(12.0).reshape(3, 4)
+    fused = fuse_modalities(features, MASK, "modality_aware", missing)
+    assert fused.shape == (2, 12, 5, 5) and fused_channels(4, "modality_aware", 3) == 12
+    torch.testing.assert_close(fused[0, :4], features[0, 0])
+    torch.testing.assert_close(fused[0, 4:8], missing[1, :, None, None].expand(4, 5, 5))
+    torch.testing.assert_close(fused[1, 8:], features[1, 2])
+    torch.testing.assert_close(fused[1, :4], missing[0, :, None, None].expand(4, 5, 5))
+    with pytest.raises(ValueError, match="needs the"):
+        fuse_modalities(features, MASK, "modality_aware")
+
+
+@pytest.mark.parametrize("fusion_mode", ["mean", "mean_var", "modality_aware"])
+def test_every_projection_starts_as_the_mean_of_the_present_modalities(fusion_mode):
+    features = per_modality_features()
+    slots = missing_modality_slots([4], fusion_mode, 3)
+    assert len(slots) == (1 if fusion_mode == "modality_aware" else 0)
+    full = torch.ones(2, 3, dtype=torch.bool)
+    fused = fuse_modalities(features, full, fusion_mode, slots[0] if len(slots) else None)
+    projected = fusion_projection(4, fusion_mode, 3)(fused.unsqueeze(-1))[..., 0]
+    torch.testing.assert_close(projected, features.mean(dim=1))
+
+
 def test_presence_mask_defaults_to_all_present_and_casts_to_bool():
     images = torch.zeros(2, 3, 4, 4, 4)
     assert torch.equal(presence_mask(images), torch.ones(2, 3, dtype=torch.bool))
@@ -86,8 +128,9 @@ def test_images_must_be_a_modality_stack():
         presence_mask(torch.zeros(3, 4, 4, 4))
 
 
-def test_unknown_fusion_is_refused_with_the_choices():
-    with pytest.raises(ValueError, match=r"fusion must be one of \('mean', 'mean_var'\), got 'max'"):
+def test_unknown_fusion_mode_is_refused_naming_the_key_and_the_choices():
+    with pytest.raises(ValueError, match=r"fusion_mode must be one of \('mean', 'mean_var', 'modality_aware'\), got "
+                                         r"'max'"):
         fuse_modalities(per_modality_features(), MASK, "max")
     with pytest.raises(ValueError, match="'max'"):
         fused_channels(4, "max")

@@ -58,9 +58,15 @@ def test_weights_of_the_other_fusion_say_which_is_which(tmp_path, saved_fusion, 
         load_model_weights(networks[built_fusion](), tmp_path / "model.pt")
 
 
-def test_weights_of_the_other_late_fusion_mode_are_named(tmp_path):
-    torch.save(LateFusionSwinUNETR(out_channels=3, fusion="mean_var", feature_size=12, window_size=4).state_dict(),
-               tmp_path / "model.pt")
-    with pytest.raises(ValueError, match="fusion_mode 'mean_var' but the configuration builds one with fusion_mode "
-                                         "'mean'"):
-        load_model_weights(LateFusionSwinUNETR(out_channels=3, feature_size=12, window_size=4), tmp_path / "model.pt")
+@pytest.mark.parametrize("saved, built", [("mean_var", "mean"), ("modality_aware", "mean"), ("mean", "modality_aware"),
+                                          ("modality_aware", "mean_var"), ("mean_var", "modality_aware")])
+def test_weights_of_the_other_late_fusion_mode_are_named(tmp_path, saved, built):
+    def network(fusion_mode):
+        return LateFusionSwinUNETR(out_channels=3, fusion_mode=fusion_mode, num_modalities=4, feature_size=12,
+                                   window_size=4)
+
+    torch.save(network(saved).state_dict(), tmp_path / "model.pt")
+    with pytest.raises(ValueError, match=f"fusion_mode '{saved}' but the configuration builds one with fusion_mode "
+                                         f"'{built}'; set fusion_mode to '{saved}'"):
+        load_model_weights(network(built), tmp_path / "model.pt")
+    assert load_model_weights(network(saved), tmp_path / "model.pt") is not None
