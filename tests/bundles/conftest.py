@@ -18,6 +18,9 @@ TINY = {key: MICRO["seg"][key] for key in ("pixdim", "sw_roi_size", "num_workers
 """On top of each fine-tuning bundle's demo profile: one 32^3 window per subject, in-process loading, 2 subjects a batch."""
 
 
+LATE_FUSION = {"fusion": "late", "fusion_mode": "modality_aware"}
+"""The segmentation bundle's keys of the late-fusion model ``seg_late_trained``; evaluation and inference pass them too."""
+
 ON_THE_FINE_TUNED_SEGMENTER = pytest.mark.xdist_group("seg_trained")
 """For modules that use ``seg_trained`` or ``seg_late_trained``: pytest-xdist (``--dist loadgroup``) runs them in one
 worker, so the two models are trained once per session, not once per worker."""
@@ -121,10 +124,10 @@ def seg_trained(run_bundle, demo_datalist, pretrained_encoder, tmp_path_factory)
 @pytest.fixture(scope="session")
 def seg_late_trained(run_bundle, demo_datalist, pretrained_encoder, tmp_path_factory):
     """``(bundle_root, training log)`` of one demo-profile epoch of the segmentation bundle with late fusion
-    (``mean_var``, which has the most to load) and modality dropout."""
+    (``modality_aware``, which has the most to load), crops keeping a drawn subset of their modalities half the time
+    and the consistency term."""
     return _fine_tune(run_bundle, "taco_seg_finetune", tmp_path_factory.mktemp("seg_late"), demo_datalist.parent,
-                      pretrained_encoder, num_samples=1, fusion="late", fusion_mode="mean_var",
-                      modality_dropout_prob=0.5)
+                      pretrained_encoder, num_samples=1, **LATE_FUSION, full_modality_prob=0.5, consistency_weight=0.5)
 
 
 @pytest.fixture(scope="session")

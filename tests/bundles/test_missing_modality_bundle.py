@@ -6,7 +6,7 @@ import json
 import pytest
 from monai.bundle import ConfigParser
 
-from tests.bundles.conftest import BUNDLES, ON_THE_FINE_TUNED_SEGMENTER, TINY, error_chain
+from tests.bundles.conftest import BUNDLES, LATE_FUSION, ON_THE_FINE_TUNED_SEGMENTER, TINY, error_chain
 from taco_tools.benchmark import Stage, collect_results
 
 pytestmark = ON_THE_FINE_TUNED_SEGMENTER
@@ -56,7 +56,7 @@ def test_late_fusion_models_are_swept_by_masking(run_bundle, seg_late_trained, d
     root, _ = seg_late_trained
     run_bundle("taco_missing_modality_eval", ["evaluate.json", "demo.json"], dataset_dir=demo_datalist.parent,
                bundle_root=tmp_path, finetuned_bundle_root=SEG_BUNDLE, ckpt_dir=root / "models",
-               finetuned_overrides={"fusion": "late", "fusion_mode": "mean_var",
+               finetuned_overrides={**LATE_FUSION,
                                     **{key: TINY[key] for key in ("pixdim", "sw_roi_size", "num_workers")}},
                data_list_key="validation")
     with open(tmp_path / "results" / "missing_modality.csv") as stream:

@@ -57,8 +57,10 @@ def test_pretraining_on_two_ranks_with_cross_rank_pairs(demo_datalist, tmp_path)
 
 @pytest.mark.parametrize("bundle, overrides", [
     ("taco_seg_finetune", {}), ("taco_cls_finetune", {}),
-    # late fusion: each rank drops other modalities, and the shared encoder still gets the same gradient
-    ("taco_seg_finetune", {"fusion": "late", "modality_dropout_prob": 0.5})], ids=["seg", "cls", "seg-late"])
+    # late fusion: each rank keeps other modalities, and the shared encoder, the fusion's vectors of absent modalities
+    # and the second (consistency) decoding still give every rank the same gradient
+    ("taco_seg_finetune", {"fusion": "late", "fusion_mode": "modality_aware", "full_modality_prob": 0.5,
+                           "consistency_weight": 0.5})], ids=["seg", "cls", "seg-late"])
 def test_fine_tuning_on_two_ranks(bundle, overrides, demo_datalist, pretrained_encoder, tmp_path):
     root = tmp_path / bundle
     torchrun(bundle, ["train.json", "demo.json", "multi_gpu_train.json"], tmp_path, bundle_root=root,

@@ -10,8 +10,10 @@ import pytest
 import torch
 from monai.bundle import ConfigParser
 
+from taco.engines import ModalitySubsetStep
 from taco.networks import LateFusionSwinUNETR, SwinClassifier
-from tests.bundles.conftest import (MICRO, ON_THE_FINE_TUNED_SEGMENTER, TINY, assert_encoder_file_loaded,
+from taco.utils import load_model_weights
+from tests.bundles.conftest import (LATE_FUSION, MICRO, ON_THE_FINE_TUNED_SEGMENTER, TINY, assert_encoder_file_loaded,
                                     bundle_workflow, datalist_lacking_modalities, demo_profile, error_chain)
 
 pytestmark = ON_THE_FINE_TUNED_SEGMENTER
@@ -146,13 +148,33 @@ def test_encoder_pretrained_with_another_window_size_is_refused(demo_datalist, p
             f"{window + 1}") in error_chain(raised.value)
 
 
-def test_modality_dropout_option_keeps_one_modality_and_fills_the_rest(demo_datalist, tmp_path):
+def test_the_trainer_draws_the_modality_subsets_with_the_schedule_keys(demo_datalist, tmp_path):
+    common = {"dataset_dir": str(demo_datalist.parent), "bundle_root": str(tmp_path)}
+    parser = parser_for("train.json", "demo.json", **common, full_modality_prob=0.25, full_modality_epochs=2,
+                        modality_fill="copy")
+    step = parser.get_parsed_content("train#modality_subsets")
+    assert isinstance(step, ModalitySubsetStep)
+    for reference in (parser["train"]["trainer"]["iteration_update"], parser["checkpoint_objects"]["modality_subsets"]):
+        assert reference.replace("::", "#") == "@train#modality_subsets"  # the trainer's iteration, checkpointed
+    assert (step.full_modality_prob, step.full_modality_epochs, step.consistency_weight) == (0.25, 2, 0.0)
+    assert step.modality_fill.modality_fill == "copy"  # early fusion fills what a crop does not keep
+    late = parser_for("train.json", "demo.json", **common, **LATE_FUSION, consistency_weight=0.5)
+    assert late.get_parsed_content("train#modality_subsets").modality_fill is None  # late fusion: the mask
+    assert late.get_parsed_content("hyperparameters")["consistency_weight"] == 0.5
+    for overrides, message in [({"consistency_weight": 0.5}, "config key 'consistency_weight' (0.5) needs fusion 'late'"),
+                               ({"full_modality_prob": 2}, "config key 'full_modality_prob' must be in [0, 1], got 2")]:
+        with pytest.raises(Exception) as raised:
+            parser_for("train.json", "demo.json", **common, **overrides).get_parsed_content("train#modality_subsets")
+        assert message in error_chain(raised.value)
+
+
+def test_the_replaced_modality_dropout_key_is_refused(demo_datalist, tmp_path):
     parser = parser_for("train.json", "demo.json", dataset_dir=str(demo_datalist.parent), bundle_root=str(tmp_path),
-                        modality_dropout_prob=1.0, modality_fill="copy")
-    item = parser.get_parsed_content("train#dataset#data")[0]
-    image = parser.get_parsed_content("train#preprocessing")(item)[0]["image"]
-    assert image.shape[0] == 4
-    assert all(torch.equal(image[channel], image[0]) for channel in range(1, 4))  # one kept, copied to the rest
+                        modality_dropout_prob=0.5)
+    with pytest.raises(Exception) as raised:
+        parser.get_parsed_content("initialize")
+    assert "config key 'modality_dropout_prob' (set to 0.5) was replaced: set full_modality_prob" in \
+        error_chain(raised.value)
 
 
 def test_late_fusion_trains_with_the_encoder_as_pretrained_and_evaluates(run_bundle, seg_late_trained, demo_datalist):
@@ -160,7 +182,7 @@ def test_late_fusion_trains_with_the_encoder_as_pretrained_and_evaluates(run_bun
     assert "pre-trained encoder from" in output and "0 adapted" in output and "0 missing" in output  # strict, as is
     assert "val_mean_dice" in output
     run_bundle("taco_seg_finetune", ["train.json", "demo.json", "evaluate.json"], dataset_dir=demo_datalist.parent,
-               bundle_root=root, fusion="late", fusion_mode="mean_var", **TINY_INFERENCE)
+               bundle_root=root, **LATE_FUSION, **TINY_INFERENCE)
     with open(root / "runs" / "eval" / "val_mean_dice_raw.csv") as stream:
         assert len(list(csv.reader(stream))) == 1 + len(json.loads(demo_datalist.read_text())["test"])
 
@@ -170,7 +192,7 @@ def test_late_fusion_inference_predicts_from_the_modalities_present(run_bundle, 
     root, _ = seg_late_trained
     datalist, items = datalist_lacking_modalities(demo_datalist, tmp_path)
     run_bundle("taco_seg_finetune", ["inference.json", "demo.json"], bundle_root=root, data_list_file_path=datalist,
-               output_dir=tmp_path / "predictions", fusion="late", fusion_mode="mean_var", **TINY_INFERENCE)
+               output_dir=tmp_path / "predictions", **LATE_FUSION, **TINY_INFERENCE)
     for item in items:
         first_present = next(file for file in item["image"] if file)
         source = nib.load(first_present)
@@ -192,14 +214,15 @@ def test_early_fusion_refuses_an_item_lacking_a_modality_unless_a_fill_is_config
     assert filled["modality_mask"].tolist() == [False, True, True, True]
 
 
-def test_a_subject_without_any_modality_is_named(demo_datalist, tmp_path):
-    datalist, items = datalist_lacking_modalities(demo_datalist, tmp_path)
-    parser = parser_for("inference.json", "demo.json", bundle_root=str(tmp_path), data_list_file_path=str(datalist),
-                        fusion="late")
-    item = dict(parser.get_parsed_content("dataset#data")[0], image=[None] * 4)
+@pytest.mark.parametrize("config, data, preprocessing", [("inference.json", "dataset#data", "preprocessing"),
+                                                         ("train.json", "train#dataset#data", "train#preprocessing")])
+def test_a_subject_without_any_modality_is_named(demo_datalist, tmp_path, config, data, preprocessing):
+    parser = parser_for(config, "demo.json", bundle_root=str(tmp_path), dataset_dir=str(demo_datalist.parent),
+                        data_list_file_path=str(demo_datalist), **LATE_FUSION)
+    item = dict(parser.get_parsed_content(data)[0], image=[None] * 4)
     with pytest.raises(Exception) as raised:
-        parser.get_parsed_content("preprocessing")(item)
-    assert f"subject {items[0]['subject']!r}: every modality is missing" in error_chain(raised.value)
+        parser.get_parsed_content(preprocessing)(item)
+    assert f"subject {item['subject']!r}: every modality is missing" in error_chain(raised.value)
 
 
 @pytest.mark.parametrize("saved, configured", [("late", "early"), ("early", "late")])
@@ -216,10 +239,33 @@ def test_weights_of_the_other_fusion_say_which_is_which(demo_datalist, tmp_path,
     assert isinstance(network, LateFusionSwinUNETR) == (saved == "late")
 
 
-def test_late_fusion_trains_on_subjects_lacking_a_modality(demo_datalist, tmp_path):
+def test_late_fusion_trains_on_subjects_lacking_a_modality_and_early_fusion_names_them(demo_datalist, tmp_path):
     parser = parser_for("train.json", "demo.json", dataset_dir=str(demo_datalist.parent), bundle_root=str(tmp_path),
-                        fusion="late", modality_dropout_prob=0.5)
+                        **LATE_FUSION, full_modality_prob=0.5)
     item = dict(parser.get_parsed_content("train#dataset#data")[0])
     item["image"] = [*item["image"][:2], None, item["image"][3]]
-    for sample in (parser.get_parsed_content("train#preprocessing")(item) for _ in range(5)):
-        assert not sample[0]["modality_mask"][2] and sample[0]["modality_mask"].any()  # t2 never comes back
+    mask = parser.get_parsed_content("train#preprocessing")(item)[0]["modality_mask"]
+    assert mask.tolist() == [True, True, False, True]
+    kept = parser.get_parsed_content("train#modality_subsets").kept_modalities(mask.expand(400, -1), epoch=1)
+    assert not kept[:, 2].any() and kept.any(dim=1).all()  # t2 never comes back
+    assert len({tuple(row) for row in kept.tolist()}) == 7  # every non-empty subset of the three it has
+    early = parser_for("train.json", "demo.json", dataset_dir=str(demo_datalist.parent), bundle_root=str(tmp_path))
+    with pytest.raises(Exception) as raised:
+        early.get_parsed_content("train#preprocessing")(item)
+    assert f"subject {item['subject']!r}: modality 't2' is missing" in error_chain(raised.value)
+
+
+def test_the_late_fusion_model_traces_with_the_presence_mask_as_input(seg_late_trained, tmp_path):
+    root, _ = seg_late_trained
+    network = parser_for("inference.json", "demo.json", bundle_root=str(root), **LATE_FUSION) \
+        .get_parsed_content("network_def")
+    assert isinstance(network, LateFusionSwinUNETR) and network.fusion_mode == "modality_aware"
+    load_model_weights(network, root / "models" / "model.pt").eval()
+    image = torch.randn(1, 4, 32, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        traced = torch.jit.trace(network, (image, torch.tensor([[True, False, True, True]])), check_trace=False)
+    torch.jit.save(traced, str(tmp_path / "model.ts"))
+    mask = torch.tensor([[False, True, False, True]])
+    with torch.no_grad():
+        torch.testing.assert_close(torch.jit.load(str(tmp_path / "model.ts"))(image, mask), network(image, mask),
+                                   rtol=1e-4, atol=1e-4)
