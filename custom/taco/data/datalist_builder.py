@@ -10,9 +10,13 @@ CSV mapping: a header ``subject,<modality>,...[,label][,class_label]`` and one r
 empty cell is a missing file; relative paths are relative to the CSV's folder.
 
 Subjects lacking a modality are never dropped silently: they are reported (logged, and listed in the
-summary) and written to the datalist's ``incomplete`` section with what was found and what is
-missing, outside the training / validation / test splits, because every bundle needs all modalities
-of a subject (``LoadModalitiesd(num_modalities=...)``).
+summary). By default they are written to the datalist's ``incomplete`` section with what was found and what
+is missing, outside the training / validation / test splits, since a network that takes every modality as
+an input channel (early fusion) needs them all. With ``include_incomplete`` they are data: they go into the
+splits with ``null`` for each missing modality, for late fusion (which trains and predicts from the
+modalities present) or early fusion with a ``modality_fill`` at inference; a bundle that cannot use such a
+subject refuses it by name when it loads it (``LoadModalitiesd``). A subject with no modality at all is
+always left out, under ``incomplete``.
 """
 
 from __future__ import annotations
@@ -58,11 +62,11 @@ class SubjectFiles:
 
 @dataclass
 class DatalistSummary:
-    """What :func:`build_datalist` made: the datalist and the subjects it could not split."""
+    """What :func:`build_datalist` made: the datalist and the subjects lacking modalities."""
 
     datalist: dict[str, Any]
     incomplete: dict[str, list[str]]
-    """subject -> its missing modalities"""
+    """subject -> its missing modalities (in the splits or not: the ``incomplete`` section lists those left out)"""
 
     def counts(self) -> dict[str, int]:
         return {section: len(self.datalist[section]) for section in ("training", "validation", "test", "incomplete")}
@@ -150,41 +154,56 @@ def _relative(path: str, base: Path) -> str:
 
 
 def build_datalist(subjects: Sequence[SubjectFiles], modalities: Sequence[str], base_dir: str | os.PathLike,
-                   seed: int = 0) -> DatalistSummary:
-    """Split the complete subjects 6:1:3 (shuffled with ``seed``) and list the incomplete ones apart.
+                   seed: int = 0, include_incomplete: bool = False) -> DatalistSummary:
+    """Split the complete subjects 6:1:3 (shuffled with ``seed``); list the incomplete ones apart, or split them too.
+
+    With ``include_incomplete`` the subjects lacking some (not all) modalities are split 6:1:3 on their own,
+    with the same seed, and added to the splits, each missing modality ``null`` in ``image``: every split
+    holds its share of them, and the complete subjects keep the split they have without the option.
 
     Args:
         subjects: from :func:`find_subject_folders` or :func:`read_subject_csv`.
         modalities: the channel order of ``image``.
         base_dir: the datalist's folder; paths under it are written relative to it.
         seed: seed of the shuffle; the same subjects and seed give the same split.
+        include_incomplete: put the subjects lacking a modality into the splits (see above).
 
     Returns:
         the summary; ``datalist`` has ``modalities``, ``training``, ``validation``, ``test`` (items
-        ``{"subject", "image": [one path per modality], "label"?, "class_label"?}``) and ``incomplete``
-        (``{"subject", "found": {modality: path}, "missing": [modality]}``).
+        ``{"subject", "image": [one path, or None, per modality], "label"?, "class_label"?}``, by subject name)
+        and ``incomplete``, the subjects left out (``{"subject", "found": {modality: path}, "missing": [modality]}``).
     """
     base = Path(base_dir)
-    complete = sorted((subject for subject in subjects if not subject.missing(modalities)), key=lambda s: s.subject)
+    by_name = sorted(subjects, key=lambda s: s.subject)
+    complete = [subject for subject in by_name if not subject.missing(modalities)]
+    partial = [subject for subject in by_name if subject.missing(modalities) and subject.images]
     incomplete = {subject.subject: subject.missing(modalities) for subject in subjects if subject.missing(modalities)}
+    split_names = {subject.subject for subject in (complete + partial if include_incomplete else complete)}
     for name, missing in incomplete.items():
-        logger.warning(f"subject {name!r} lacks modalities {missing}: listed under 'incomplete', not in any split.")
-    order = np.random.default_rng(seed).permutation(len(complete))
-    datalist: dict[str, Any] = {"modalities": list(modalities)}
-    start = 0
-    for section, size in split_sizes(len(complete)).items():
-        datalist[section] = [_item(complete[index], modalities, base) for index in sorted(order[start:start + size])]
-        start += size
+        where = "in the splits, null for them" if include_incomplete and len(missing) < len(modalities) else \
+            "listed under 'incomplete', not in any split"
+        logger.warning(f"subject {name!r} lacks modalities {missing}: {where}.")
+    generator = np.random.default_rng(seed)
+    datalist: dict[str, Any] = {"modalities": list(modalities), "training": [], "validation": [], "test": []}
+    for group in (complete, partial) if include_incomplete else (complete,):
+        order, start = generator.permutation(len(group)), 0
+        for section, size in split_sizes(len(group)).items():
+            datalist[section] += [group[index] for index in order[start:start + size]]
+            start += size
+    for section in ("training", "validation", "test"):
+        datalist[section] = [_item(subject, modalities, base)
+                             for subject in sorted(datalist[section], key=lambda s: s.subject)]
     datalist["incomplete"] = [
         {"subject": subject.subject, "missing": subject.missing(modalities),
          "found": {modality: _relative(file, base) for modality, file in subject.images.items()}}
-        for subject in subjects if subject.subject in incomplete]
+        for subject in subjects if subject.subject in incomplete and subject.subject not in split_names]
     return DatalistSummary(datalist, incomplete)
 
 
 def _item(subject: SubjectFiles, modalities: Sequence[str], base: Path) -> dict[str, Any]:
     item: dict[str, Any] = {"subject": subject.subject,
-                            "image": [_relative(subject.images[modality], base) for modality in modalities]}
+                            "image": [_relative(subject.images[modality], base) if modality in subject.images else None
+                                      for modality in modalities]}
     if subject.label is not None:
         item["label"] = _relative(subject.label, base)
     if subject.class_label is not None:
@@ -194,12 +213,14 @@ def _item(subject: SubjectFiles, modalities: Sequence[str], base: Path) -> dict[
 
 def write_datalist(out: str | os.PathLike, modalities: Sequence[str], root: str | os.PathLike | None = None,
                    csv_file: str | os.PathLike | None = None, seed: int = 0,
-                   label_suffix: str = "seg") -> DatalistSummary:
+                   label_suffix: str = "seg", include_incomplete: bool = False) -> DatalistSummary:
     """Find the subjects (``root`` folders or ``csv_file``), build the datalist and write it to ``out``.
 
+    ``include_incomplete``: as in :func:`build_datalist`.
+
     Raises:
-        ValueError: neither or both of ``root`` and ``csv_file`` given, no modalities, or no subject has
-            every modality.
+        ValueError: neither or both of ``root`` and ``csv_file`` given, no modalities, or the training split
+            is empty (no subject has every modality, or with ``include_incomplete`` any of them).
     """
     if (root is None) == (csv_file is None):
         raise ValueError("give exactly one of root (BraTS-style subject folders) and csv_file (a CSV mapping).")
@@ -208,10 +229,11 @@ def write_datalist(out: str | os.PathLike, modalities: Sequence[str], root: str 
     out = Path(out)
     subjects = (find_subject_folders(root, modalities, label_suffix) if root is not None
                 else read_subject_csv(csv_file, modalities))
-    summary = build_datalist(subjects, modalities, out.parent, seed)
+    summary = build_datalist(subjects, modalities, out.parent, seed, include_incomplete)
     if not summary.datalist["training"]:
-        raise ValueError(f"none of the {len(subjects)} subjects in {root or csv_file} has every modality "
-                         f"{list(modalities)}; missing: {summary.incomplete}")
+        raise ValueError(f"none of the {len(subjects)} subjects in {root or csv_file} has "
+                         f"{'any' if include_incomplete else 'every'} modality of {list(modalities)}; missing: "
+                         f"{summary.incomplete}")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary.datalist, indent=2) + "\n")
     return summary

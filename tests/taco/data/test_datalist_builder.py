@@ -85,6 +85,27 @@ def test_brats_folders_split_6_1_3_with_incomplete_subjects_reported(brats_root,
     assert test_subjects(4) != test_subjects(3)
 
 
+def test_incomplete_subjects_can_join_the_splits_with_null_for_what_they_lack(brats_root, tmp_path, caplog):
+    (brats_root / "s10").mkdir()  # no modality at all: never in a split
+    default = write_datalist(tmp_path / "default.json", MODALITIES, root=brats_root, seed=3).datalist
+    out = tmp_path / "datalist.json"
+    summary = write_datalist(out, MODALITIES, root=brats_root, seed=3, include_incomplete=True)
+    assert summary.counts() == {"training": 6, "validation": 1, "test": 3, "incomplete": 1}
+    assert summary.incomplete == {"s9": ["t2"], "s10": ["t1", "t2"]}
+    assert "subject 's9' lacks modalities ['t2']: in the splits, null for them" in caplog.text
+    written = json.loads(out.read_text())
+    assert [item["subject"] for item in written["incomplete"]] == ["s10"]
+    (s9,) = [item for item in written["training"] if item["subject"] == "s9"]
+    assert s9["image"] == ["brats/s9/s9_t1.nii.gz", None] and s9["label"].endswith("s9_seg.nii.gz")
+    for section in ("training", "validation", "test"):  # the complete subjects keep their split
+        assert [item for item in written[section] if item["subject"] != "s9"] == default[section]
+    loaded = LoadModalitiesd("image", label_keys="label", modality_names=MODALITIES, mask_key="mask",
+                             allow_missing=True)(load_datalist(out, "training")[-1])
+    assert loaded["mask"].tolist() == [True, False]
+    with pytest.raises(ValueError, match="subject 's9': modality 't2' is missing"):
+        LoadModalitiesd("image", modality_names=MODALITIES)(load_datalist(out, "training")[-1])
+
+
 def test_every_format_loads_through_the_bundles_loader(brats_root, tmp_path):
     out = tmp_path / "datalist.json"
     write_datalist(out, MODALITIES, root=brats_root)
@@ -143,4 +164,13 @@ def test_script(brats_root, tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "'training': 5, 'validation': 1, 'test': 3, 'incomplete': 1" in result.stdout
-    assert "incomplete: s9 lacks t2" in result.stdout
+    assert "incomplete: s9 lacks t2 (left out)" in result.stdout
+
+
+def test_script_includes_incomplete_subjects_on_request(brats_root, tmp_path):
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "build_datalist.py"), "--root", str(brats_root),
+                             "--modalities", "t1,t2", "--out", str(tmp_path / "datalist.json"),
+                             "--include_incomplete", "true"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "'training': 6, 'validation': 1, 'test': 3, 'incomplete': 0" in result.stdout
+    assert "incomplete: s9 lacks t2 (in the splits, null for it)" in result.stdout
