@@ -37,7 +37,13 @@ def test_fifteen_subsets_per_metric_and_region(run_bundle, seg_trained, demo_dat
     # the benchmark harness reads this file: mean Dice over all subsets and per number of modalities present
     benchmark_rows = collect_results([Stage("missing-modality", 0, "taco", "seg", 1.0, tmp_path / "results", ())], [])
     assert {row["metric"] for row in benchmark_rows} == \
-        {"dice_mean_over_subsets", *(f"dice_with_{count}_modalities" for count in range(1, 5))}
+        {"dice_mean_over_subsets", *(f"dice_with_{count}_modalities" for count in range(1, 5)),
+         *(f"dice_retained_{channel}" for channel in ("mean", "TC", "WT", "ET"))}
+    with open(tmp_path / "results" / "missing_modality_summary.csv") as stream:
+        summary = {(row["metric"], row["channel"]): row for row in csv.DictReader(stream)}
+    full = next(float(row["value"]) for row in rows if row["metric"] == "val_mean_dice" and row["channel"] == "WT")
+    assert float(summary[("val_mean_dice", "WT")]["full"]) == pytest.approx(full)
+    assert summary[("val_mean_dice", "WT")]["best_subset"] in {row["subset"] for row in rows}
     assert "mean over subsets" in output and "drop from full" in output  # the Markdown table is printed
     assert (tmp_path / "results" / "missing_modality.png").stat().st_size > 1000
 

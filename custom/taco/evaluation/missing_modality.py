@@ -151,7 +151,8 @@ class MissingModalitySweep:
         """Load ``model_file``, evaluate every subset and write the report; its Markdown table is logged.
 
         Returns:
-            ``{"csv": path, "markdown": path, "heatmap": path}`` (:func:`write_missing_modality_report`).
+            ``{"csv": path, "summary": path, "markdown": path, "heatmap": path}``
+            (:func:`write_missing_modality_report`).
         """
         load_model_weights(self.network, model_file)
         rows = evaluate_modality_subsets(self.evaluator, self.prepare_batch, self.modalities, self.channel_names)

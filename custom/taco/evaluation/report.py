@@ -1,4 +1,4 @@
-"""Missing-modality results as a CSV, a Markdown table and a heatmap."""
+"""Missing-modality results as a CSV, a Markdown table, a per-channel summary and a heatmap."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ from typing import Any
 
 from taco.utils.reporting import finite_mean, markdown_table
 
-__all__ = ["modality_importance", "write_missing_modality_report"]
+__all__ = ["SUMMARY_FIELDS", "modality_importance", "subset_summary", "write_missing_modality_report"]
 
 _FIELDS = ("subset", "num_modalities", "metric", "channel", "value")
+SUMMARY_FIELDS = ("metric", "channel", "full", "mean_over_subsets", "retained", "best_subset", "best",
+                  "worst_subset", "worst")
+"""The columns of :func:`subset_summary`'s rows (``missing_modality_summary.csv``)."""
 
 
 def _column(row: dict[str, Any]) -> str:
@@ -45,10 +48,48 @@ def modality_importance(rows: Sequence[dict[str, Any]], modality_names: Sequence
     return importance
 
 
+def subset_summary(rows: Sequence[dict[str, Any]], lower_is_better: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Per metric and channel (a region, or ``mean``): how much of its full-input value a model keeps over the subsets.
+
+    ``full`` is the value with every modality (the subset with the most modalities), ``mean_over_subsets`` the mean
+    over all subsets, the full one included (the "mean over the 15 subsets" of RFNet, mmFormer, ShaSpec,
+    M2FTrans), ``retained`` their ratio ``mean_over_subsets / full`` (NaN when ``full`` is 0 or not finite), and
+    the best and worst subsets with their values (smaller is better for ``lower_is_better`` metrics). Means and
+    extremes skip non-finite values (HD95 of a region a subset predicts nowhere).
+
+    Args:
+        rows: :func:`taco.evaluation.evaluate_modality_subsets`' rows, or the same read back from the CSV (values
+            as text).
+        lower_is_better: metrics where smaller is better.
+
+    Returns:
+        one row of :data:`SUMMARY_FIELDS` per ``(metric, channel)``, in the order of ``rows``.
+    """
+    groups: dict[tuple[str, str], list[tuple[int, str, float]]] = {}
+    for row in rows:
+        groups.setdefault((row["metric"], row["channel"]), []).append(
+            (int(row["num_modalities"]), row["subset"], float(row["value"])))
+    summary = []
+    for (metric, channel), values in groups.items():
+        full = max(values, key=lambda value: value[0])[2]
+        mean = finite_mean([value for _, _, value in values])
+        finite = [(value, subset) for _, subset, value in values if math.isfinite(value)]
+        ranked = sorted(finite, key=lambda pair: pair[0], reverse=metric not in lower_is_better)
+        best, worst = (ranked[0], ranked[-1]) if ranked else ((math.nan, ""), (math.nan, ""))
+        summary.append({"metric": metric, "channel": channel, "full": full, "mean_over_subsets": mean,
+                        "retained": mean / full if math.isfinite(full) and full != 0 else math.nan,
+                        "best_subset": best[1], "best": best[0], "worst_subset": worst[1], "worst": worst[0]})
+    return summary
+
+
 def write_missing_modality_report(rows: Sequence[dict[str, Any]], output_dir: str | os.PathLike,
                                   modality_names: Sequence[str], key_metric: str, modality_fill: str,
                                   lower_is_better: Sequence[str] = ()) -> dict[str, Path]:
-    """Write ``missing_modality.csv``, ``missing_modality.md`` and ``missing_modality.png`` to ``output_dir``.
+    """Write ``missing_modality.csv``, ``missing_modality_summary.csv``, ``missing_modality.md`` and
+    ``missing_modality.png`` to ``output_dir``.
+
+    The summary (:func:`subset_summary`) has, per metric and channel, the full-input value, the mean over the
+    subsets, their ratio (``retained``) and the best and worst subsets; the Markdown has it as a second table.
 
     Args:
         rows: from :func:`taco.evaluation.evaluate_modality_subsets`; the first subset is the full input.
@@ -60,16 +101,21 @@ def write_missing_modality_report(rows: Sequence[dict[str, Any]], output_dir: st
         lower_is_better: metrics where smaller is better (distances), coloured the other way round.
 
     Returns:
-        ``{"csv": path, "markdown": path, "heatmap": path}``.
+        ``{"csv": path, "summary": path, "markdown": path, "heatmap": path}``.
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"csv": output_dir / "missing_modality.csv", "markdown": output_dir / "missing_modality.md",
-             "heatmap": output_dir / "missing_modality.png"}
+    paths = {"csv": output_dir / "missing_modality.csv", "summary": output_dir / "missing_modality_summary.csv",
+             "markdown": output_dir / "missing_modality.md", "heatmap": output_dir / "missing_modality.png"}
     with open(paths["csv"], "w", newline="") as stream:
         writer = csv.DictWriter(stream, fieldnames=("modality_fill", *_FIELDS))
         writer.writeheader()
         writer.writerows({"modality_fill": modality_fill, **{field: row[field] for field in _FIELDS}} for row in rows)
+    summary = subset_summary(rows, lower_is_better)
+    with open(paths["summary"], "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=("modality_fill", *SUMMARY_FIELDS))
+        writer.writeheader()
+        writer.writerows({"modality_fill": modality_fill, **row} for row in summary)
 
     subsets, columns, values = _table(rows)
     full = subsets[0]
@@ -86,7 +132,14 @@ def write_missing_modality_report(rows: Sequence[dict[str, Any]], output_dir: st
              "", f"Reliance on each modality: mean {key_metric} over the subsets with it minus those without it "
              "(larger = the model depends on it more).", "",
              *markdown_table(["modality", *ranked],
-                             [[f"{key_metric} difference", *(f"{importance[name]:+.4f}" for name in ranked)]])]
+                             [[f"{key_metric} difference", *(f"{importance[name]:+.4f}" for name in ranked)]]),
+             "", f"Kept over the subsets: full input ({full}), mean over the {len(subsets)} subsets, their ratio, and "
+             "the best and worst subsets.", "",
+             *markdown_table(["metric", "channel", "full input", "mean over subsets", "mean / full", "best subset",
+                              "worst subset"],
+                             [[row["metric"], row["channel"], f"{row['full']:.4f}", f"{row['mean_over_subsets']:.4f}",
+                               f"{row['retained']:.3f}", f"{row['best_subset']} ({row['best']:.4f})",
+                               f"{row['worst_subset']} ({row['worst']:.4f})"] for row in summary])]
     paths["markdown"].write_text("\n".join(lines) + "\n")
     _heatmap(paths["heatmap"], subsets, columns, values, modality_fill, lower_is_better)
     return paths

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from taco.engines.encoder_drift import DRIFT_FILE
+from taco.evaluation.report import subset_summary
 from taco_tools.benchmark.plan import Stage
 from taco_tools.benchmark.statistics import summarise
 from taco_tools.results_table import classification_results, segmentation_results
@@ -63,8 +64,9 @@ def collect_results(stages: Iterable[Stage], region_names: Sequence[str]) -> lis
     """Rows from the outputs of the evaluation and missing-modality stages (other stages give none).
 
     Segmentation: ``dice_<region>``, ``dice_mean``, ``hd95_<region>``, ``hd95_mean``; classification:
-    ``accuracy``, ``auc``, ``f1``; missing modality: ``dice_mean_over_subsets`` and
-    ``dice_with_<k>_modalities`` (mean Dice over the subsets with k modalities present); representation:
+    ``accuracy``, ``auc``, ``f1``; missing modality: ``dice_mean_over_subsets``,
+    ``dice_with_<k>_modalities`` (mean Dice over the subsets with k modalities present) and
+    ``dice_retained_<channel>`` (mean over the subsets / full input, per region and for the mean); representation:
     :data:`REPRESENTATION_METRICS` of the encoder under its init and of each control under
     ``control_<control>``, label fraction 0, and each pre-training run's :data:`ENCODER_CHANGE` (none for a
     run that a version before it was measured did, as in a benchmark resumed across an upgrade). The controls do not
@@ -110,16 +112,20 @@ def _segmentation(eval_dir: Path, region_names: Sequence[str]) -> dict[str, floa
 
 
 def _missing_modality(path: Path) -> dict[str, float]:
-    """Mean Dice (channel "mean", finite values) over all subsets and over the subsets of each size."""
+    """Mean Dice (channel "mean", finite values) over all subsets and over the subsets of each size, and per channel
+    (the regions and "mean") the share of the full-input Dice kept over the subsets (``dice_retained_<channel>``:
+    mean over subsets / full input, :func:`taco.evaluation.subset_summary`)."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run the missing-modality bundle first.")
     with open(path) as stream:
-        rows = [row for row in csv.DictReader(stream) if row["metric"] == "val_mean_dice" and row["channel"] == "mean"]
+        dice = [row for row in csv.DictReader(stream) if row["metric"] == "val_mean_dice"]
+    rows = [row for row in dice if row["channel"] == "mean"]
     by_size: dict[int, list[float]] = {}
     for row in rows:
         by_size.setdefault(int(row["num_modalities"]), []).append(float(row["value"]))
     return {"dice_mean_over_subsets": summarise([float(row["value"]) for row in rows]).mean,
-            **{f"dice_with_{size}_modalities": summarise(group).mean for size, group in sorted(by_size.items())}}
+            **{f"dice_with_{size}_modalities": summarise(group).mean for size, group in sorted(by_size.items())},
+            **{f"dice_retained_{row['channel']}": row["retained"] for row in subset_summary(dice)}}
 
 
 def _representation(path: Path) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from taco.evaluation import modality_importance, write_missing_modality_report
+from taco.evaluation import SUMMARY_FIELDS, modality_importance, subset_summary, write_missing_modality_report
 
 
 def _rows():
@@ -39,3 +39,27 @@ def test_report_files(tmp_path):
     assert markdown.index("| modality | a | b |") > 0  # "a" ranks first
     assert paths["heatmap"].stat().st_size > 1000
     assert not math.isnan(float(rows[0]["value"]))
+    with open(paths["summary"]) as stream:
+        summary = {(row["metric"], row["channel"]): row for row in csv.DictReader(stream)}
+    assert list(next(iter(summary.values()))) == ["modality_fill", *SUMMARY_FIELDS]
+    assert float(summary[("dice", "WT")]["retained"]) == pytest.approx((mean_dice + 0.1) / 0.9)
+    assert f"| dice | WT | 0.9000 | {mean_dice + 0.1:.4f} | {(mean_dice + 0.1) / 0.9:.3f} | a+b (0.9000) | b (0.3000) |" \
+        in markdown
+
+
+def test_subset_summary_keeps_full_mean_ratio_best_and_worst_per_channel():
+    rows = _rows() + [{"subset": "b", "num_modalities": 1, "metric": "dice", "channel": "ET", "value": 0.0},
+                      {"subset": "a", "num_modalities": 1, "metric": "dice", "channel": "ET", "value": float("nan")},
+                      {"subset": "a+b", "num_modalities": 2, "metric": "dice", "channel": "ET", "value": 0.0}]
+    summary = {(row["metric"], row["channel"]): row for row in subset_summary(rows[::-1], ["hd95"])}
+    dice = summary[("dice", "mean")]
+    assert dice["full"] == 0.8 and dice["mean_over_subsets"] == pytest.approx(0.6)
+    assert dice["retained"] == pytest.approx(0.6 / 0.8)
+    assert dice["best"] == 0.8 and dice["best_subset"] in ("a+b", "a") and (dice["worst_subset"], dice["worst"]) == ("b", 0.2)
+    hd95 = summary[("hd95", "mean")]  # smaller is better
+    assert (hd95["best_subset"], hd95["worst_subset"]) in ((("a+b", "b"), ("a", "b")))
+    assert hd95["best"] == pytest.approx(12.5) and hd95["worst"] == pytest.approx(50.0)
+    et = summary[("dice", "ET")]  # a full-input value of 0: no ratio; NaN skipped
+    assert et["full"] == 0.0 and math.isnan(et["retained"]) and et["mean_over_subsets"] == 0.0
+    as_text = [{key: str(value) for key, value in row.items()} for row in rows]  # read back from the CSV
+    assert subset_summary(as_text, ["hd95"])[0]["retained"] == pytest.approx(0.6 / 0.8)

@@ -29,7 +29,7 @@ def missing_modality(folder):
             for subset, count, value in subsets for metric in ("val_mean_dice", "val_hd95")
             for channel in ("mean", "TC")]
     with open(folder / "missing_modality.csv", "w", newline="") as stream:
-        csv.writer(stream).writerows([("fill", "subset", "num_modalities", "metric", "channel", "value"), *rows])
+        csv.writer(stream).writerows([("modality_fill", "subset", "num_modalities", "metric", "channel", "value"), *rows])
 
 
 def pretraining(folder, change):
@@ -59,8 +59,10 @@ def test_rows_per_stage_and_metric(stages):
     assert values[("missing_modality", "dice_mean_over_subsets")] == pytest.approx(0.4)
     assert values[("missing_modality", "dice_with_1_modalities")] == pytest.approx(0.3)
     assert values[("missing_modality", "dice_with_2_modalities")] == pytest.approx(0.6)
+    for channel in ("mean", "TC"):  # the share of the full-input Dice kept over the subsets
+        assert values[("missing_modality", f"dice_retained_{channel}")] == pytest.approx(0.4 / 0.6)
     assert values[("representation", "encoder_relative_change")] == 0.25
-    assert len(rows) == 1 + 8 + 3 + 3
+    assert len(rows) == 1 + 8 + 3 + 3 + 2
     cls_row = next(row for row in rows if row["task"] == "cls")
     assert (cls_row["init"], cls_row["seed"], cls_row["label_fraction"]) == ("scratch", 1, 0.25)
 
