@@ -10,9 +10,10 @@ from each and from scratch, evaluate on the test split and under missing modalit
     python scripts/benchmark_pretraining.py --profile full --seeds 1 --out bench_gpu --dataset_dir /data/brats \\
         --inits taco,scratch --tasks seg --skip_missing_modality \\
         --overrides "{'pretrain': {'num_steps': 2000}, 'seg': {'epochs': 50}}"
-    # late fusion with modality dropout, to compare with an early-fusion benchmark of the same seeds
+    # modality-aware late fusion trained on modality subsets, to compare with an early-fusion benchmark of the
+    # same seeds
     python scripts/benchmark_pretraining.py --profile tiny --seeds 3 --out bench_late --inits taco,scratch \
-        --tasks seg --fusion late --overrides "{'seg': {'modality_dropout_prob': 0.5}}"
+        --tasks seg --fusion late --overrides "{'seg': {'fusion_mode': 'modality_aware', 'full_modality_prob': 0.5}}"
 
 Writes OUT/results.csv (init x task x label fraction x seed x metric), OUT/summary.md (mean ± std over
 seeds, paired differences to scratch and to reconstruction-only with p-values) and OUT/plots/. Without

@@ -1,10 +1,10 @@
 """Benchmark folders side by side (same seeds and data, other settings): mean ± std per variant and init, and
 each variant's paired difference to the first (or --reference) with its p-value. Prints a Markdown table.
 
-    # early fusion with zeros, early fusion with modality dropout, late fusion with modality dropout
+    # early fusion with zeros, early fusion on modality subsets, late fusion on modality subsets
     python scripts/compare_benchmarks.py \\
-        --variants "{'early + zeros': 'bench_early', 'early + dropout': 'bench_dropout', 'late + dropout': 'bench_late'}" \\
-        --metrics seg:dice_mean,missing_modality:dice_mean_over_subsets
+        --variants "{'early + zeros': 'bench_early', 'early + subsets': 'bench_subsets', 'late + subsets': 'bench_late'}" \\
+        --metrics seg:dice_mean,missing_modality:dice_mean_over_subsets,missing_modality:dice_retained_TC
 """
 
 import fire
