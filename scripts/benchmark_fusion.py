@@ -53,8 +53,8 @@ def main(profile: str = "demo", fusion_mode: str = "mean", timed: bool = True, r
     torch.manual_seed(0)
     networks = {"early": config("network_def"),
                 "late": LateFusionSwinUNETR(out_channels=len(config("regions")), fusion_mode=fusion_mode,
-                                            num_modalities=config("num_modalities"),
-                                            **config("architecture"), norm_name=config("decoder_norm"), use_checkpoint=config("use_checkpoint"))}
+                                            num_modalities=config("num_modalities"), **config("architecture"),
+                                            norm_name=config("decoder_norm"), use_checkpoint=config("use_checkpoint"))}
     loss = config("loss")
     crops = config("batch_size") * config("num_samples")
     generator = torch.Generator().manual_seed(0)

@@ -19,7 +19,8 @@ TINY = {key: MICRO["seg"][key] for key in ("pixdim", "sw_roi_size", "num_workers
 
 
 LATE_FUSION = {"fusion": "late", "fusion_mode": "modality_aware"}
-"""The segmentation bundle's keys of the late-fusion model ``seg_late_trained``; evaluation and inference pass them too."""
+"""The segmentation bundle's keys of the late-fusion model ``seg_late_trained``; evaluation and inference pass them
+too."""
 
 ON_THE_FINE_TUNED_SEGMENTER = pytest.mark.xdist_group("seg_trained")
 """For modules that use ``seg_trained`` or ``seg_late_trained``: pytest-xdist (``--dist loadgroup``) runs them in one

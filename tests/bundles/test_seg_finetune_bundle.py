@@ -161,11 +161,22 @@ def test_the_trainer_draws_the_modality_subsets_with_the_schedule_keys(demo_data
     late = parser_for("train.json", "demo.json", **common, **LATE_FUSION, consistency_weight=0.5)
     assert late.get_parsed_content("train#modality_subsets").modality_fill is None  # late fusion: the mask
     assert late.get_parsed_content("hyperparameters")["consistency_weight"] == 0.5
-    for overrides, message in [({"consistency_weight": 0.5}, "config key 'consistency_weight' (0.5) needs fusion 'late'"),
-                               ({"full_modality_prob": 2}, "config key 'full_modality_prob' must be in [0, 1], got 2")]:
+    for overrides, message in [
+            ({"consistency_weight": 0.5}, "config key 'consistency_weight' (0.5) needs fusion 'late'"),
+            ({"full_modality_prob": 2}, "config key 'full_modality_prob' must be in [0, 1], got 2")]:
         with pytest.raises(Exception) as raised:
             parser_for("train.json", "demo.json", **common, **overrides).get_parsed_content("train#modality_subsets")
         assert message in error_chain(raised.value)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"fusion": "middle"}, "fusion must be one of ('early', 'late'), got 'middle'"),
+    ({"fusion": "late", "fusion_mode": "max"}, "fusion_mode must be one of ('mean', 'mean_var', 'modality_aware'), "
+                                               "got 'max'")])
+def test_unknown_fusion_values_name_the_key_and_the_choices(tmp_path, overrides, message):
+    with pytest.raises(Exception) as raised:
+        parser_for("train.json", "demo.json", bundle_root=str(tmp_path), **overrides).get_parsed_content("network_def")
+    assert message in error_chain(raised.value)
 
 
 def test_the_replaced_modality_dropout_key_is_refused(demo_datalist, tmp_path):

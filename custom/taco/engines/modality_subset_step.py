@@ -112,8 +112,8 @@ class ModalitySubsetStep:
         device = engine.state.device
         image_key, label_key, mask_key = self.keys
         # plain tensors: MetaTensor bookkeeping on every op of the network costs more than the op on a CPU
-        images, labels = (torch.as_tensor(batch[key]).as_subclass(torch.Tensor).to(device, non_blocking=engine.non_blocking)
-                          for key in (image_key, label_key))
+        images, labels = (torch.as_tensor(batch[key]).as_subclass(torch.Tensor)
+                          .to(device, non_blocking=engine.non_blocking) for key in (image_key, label_key))
         available = torch.as_tensor(batch.get(mask_key, torch.ones(images.shape[:2])), dtype=torch.bool)
         kept = self.kept_modalities(available, engine.state.epoch).to(device)
         available = available.to(device)

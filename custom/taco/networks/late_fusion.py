@@ -20,7 +20,7 @@ __all__ = ["LateFusionSwinClassifier", "LateFusionSwinUNETR"]
 
 
 def _check_modality_count(images: torch.Tensor, fusion_mode: str, num_modalities: Optional[int]) -> None:
-    """``modality_aware`` has one slot per modality: another count of modalities is refused (the other modes take any)."""
+    """``modality_aware`` has one slot per modality: another count is refused (the other modes take any)."""
     if fusion_mode == "modality_aware" and not torch.jit.is_tracing() and images.shape[1] != num_modalities:
         raise InputError(f"the network was built for num_modalities {num_modalities} (fusion_mode 'modality_aware'), "
                          f"got images of shape {list(images.shape)} ({images.shape[1]} modalities).")
@@ -93,7 +93,8 @@ class LateFusionSwinUNETR(SwinUNETR):
         self.missing_modalities = missing_modality_slots(channels, fusion_mode, num_modalities)
 
     def forward(self, images: torch.Tensor, mask: Optional[torch.Tensor] = None,
-                reference_mask: Optional[torch.Tensor] = None) -> Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+                reference_mask: Optional[torch.Tensor] = None
+                ) -> Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """``(B, M, D, H, W)`` (sides divisible by 32) and the presence mask ``(B, M)`` or ``(1, M)``
         (``None``: all present; see :func:`taco.networks.presence_mask`) -> logits ``(B, out_channels, D, H, W)``.
 

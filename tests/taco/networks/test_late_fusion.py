@@ -280,10 +280,12 @@ def test_modality_aware_classifier_from_any_subset():
 
 
 def test_modality_aware_needs_and_checks_the_modality_count():
-    for network, outputs in ((LateFusionSwinUNETR, {"out_channels": 2}), (LateFusionSwinClassifier, {"num_classes": 2})):
+    for network, outputs in ((LateFusionSwinUNETR, {"out_channels": 2}),
+                             (LateFusionSwinClassifier, {"num_classes": 2})):
         with pytest.raises(ValueError, match="fusion_mode 'modality_aware' keeps one channel slot per modality: "
                                              "num_modalities must be"):
             network(**outputs, fusion_mode="modality_aware", feature_size=12, window_size=4)
     network = LateFusionSwinUNETR(out_channels=2, fusion_mode="modality_aware", num_modalities=4, **ARCHITECTURE)
-    with pytest.raises(ValueError, match=r"built for num_modalities 4 \(fusion_mode 'modality_aware'\), got images of shape \[1, 3, 32, 32, 32\]"):
+    with pytest.raises(ValueError, match=r"built for num_modalities 4 \(fusion_mode 'modality_aware'\), got images of "
+                                         r"shape \[1, 3, 32, 32, 32\]"):
         network(images(1, 3))
