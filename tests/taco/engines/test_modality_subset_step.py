@@ -44,12 +44,13 @@ def batch(crops=4, modalities=4, mask=None):
     return data
 
 
-def train(step, network, data, epochs=1, steps=1):
+def train(step, network, data, epochs=1, steps=1, **trainer_arguments):
     outputs = []
     trainer = SupervisedTrainer(device=torch.device("cpu"), max_epochs=epochs, epoch_length=steps,
                                 train_data_loader=[data], network=network,
                                 optimizer=torch.optim.SGD(network.parameters(), lr=0.1),
-                                loss_function=DiceFocalLoss(sigmoid=True, batch=True, gamma=0.0), iteration_update=step)
+                                loss_function=DiceFocalLoss(sigmoid=True, batch=True, gamma=0.0), iteration_update=step,
+                                **trainer_arguments)
     trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda engine: outputs.append(engine.state.output[0]))
     trainer.run()
     return outputs
@@ -106,6 +107,16 @@ def test_the_consistency_term_pulls_the_subset_prediction_towards_the_full_one()
     network = Recorder()
     output = train(ModalitySubsetStep(full_modality_prob=1.0, consistency_weight=2.0), network, batch())[0]
     assert network.calls[0]["reference_mask"] is None and output["consistency"] == 0
+
+
+def test_mixed_precision_runs_the_network_under_autocast():
+    network = Recorder()
+    before = network.convolution.weight.detach().clone()
+    output = train(ModalitySubsetStep(full_modality_prob=0.0, consistency_weight=1.0, seed=4), network,
+                   batch(mask=torch.ones(4, 4, dtype=torch.bool)), amp=True, amp_kwargs={"dtype": torch.bfloat16})[0]
+    assert math.isfinite(output["loss"]) and output["consistency"] > 0
+    assert output["pred"].dtype == torch.bfloat16  # computed under autocast
+    assert not torch.equal(network.convolution.weight, before)
 
 
 def test_probability_consistency():
