@@ -163,11 +163,13 @@ def test_torchrun_summary_quotes_the_report_written_to_the_error_file(hook, monk
     error_file = tmp_path / "error.json"
     monkeypatch.setenv("TORCHELASTIC_ERROR_FILE", str(error_file))
     monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
     excepthook(*uncaught(InputError("datalist d.json is not valid JSON: Expecting value")))
     assert json.loads(error_file.read_text())["message"]["message"] == \
         "datalist d.json is not valid JSON: Expecting value"
     summary = ChildFailedError("monai.bundle", {0: ProcessFailure(0, 123, 1, str(error_file))}).format_msg()
     assert [line for line in summary.split("\n") if line.strip()][-3:] == [
-        "  traceback : taco_seg_finetune (train) stopped: an input was refused (the traceback above is for developers).",
+        "  traceback : taco_seg_finetune (train, process 1 of 2) stopped: an input was refused (the traceback above is "
+        "for developers).",
         "  datalist d.json is not valid JSON: Expecting value", "=" * 60]
     assert capsys.readouterr().err.strip().endswith("datalist d.json is not valid JSON: Expecting value")
