@@ -10,11 +10,15 @@ from taco.networks.modality_fusion import (FUSION_MODES, FUSION_TYPES, fuse_moda
                                            select_fusion_network)
 from taco.networks.pretraining_network import PretrainingOutput, TacoPretrainingNetwork
 from taco.networks.reconstruction_head import ReconstructionHead
+from taco.networks.token_classifier import (READOUTS, TOKEN_READOUTS, GatedAttentionPooling, TokenEvidence,
+                                           TokenMILClassifier, pool_token_logits, select_classifier)
 from taco.networks.tokens import TokenProjection, foreground_tokens, spatial_tokens, token_grid
 from taco.networks.weight_transfer import TransferReport, load_pretrained_encoder, read_encoder_state
 
-__all__ = ["FUSION_MODES", "FUSION_TYPES", "LateFusionSwinClassifier", "LateFusionSwinUNETR", "NUM_STAGES",
-           "PretrainingOutput", "REFERENCE_WINDOW_SIZE", "ReconstructionHead", "SwinClassifier", "TacoPretrainingNetwork",
-           "TokenProjection", "TransferReport", "encoder_architecture", "fine_tuning_architecture", "foreground_tokens",
-           "fuse_modalities", "load_pretrained_encoder", "presence_mask", "read_encoder_recipe", "read_encoder_state",
-           "select_fusion_network", "spatial_tokens", "stage_channels", "swin_encoder", "token_grid", "window_size_of"]
+__all__ = ["FUSION_MODES", "FUSION_TYPES", "GatedAttentionPooling", "LateFusionSwinClassifier", "LateFusionSwinUNETR",
+           "NUM_STAGES", "PretrainingOutput", "READOUTS", "REFERENCE_WINDOW_SIZE", "ReconstructionHead", "SwinClassifier",
+           "TOKEN_READOUTS", "TacoPretrainingNetwork", "TokenEvidence", "TokenMILClassifier", "TokenProjection",
+           "TransferReport", "encoder_architecture", "fine_tuning_architecture", "foreground_tokens", "fuse_modalities",
+           "load_pretrained_encoder", "pool_token_logits", "presence_mask", "read_encoder_recipe", "read_encoder_state",
+           "select_classifier", "select_fusion_network", "spatial_tokens", "stage_channels", "swin_encoder",
+           "token_grid", "window_size_of"]

@@ -1,0 +1,114 @@
+"""TokenMILClassifier: the read-outs against loop references, weights on foreground tokens only, which modality
+showed what kept, absent modalities ignored, the pre-trained encoder loaded strictly, and the refusals."""
+
+import pytest
+import torch
+
+from taco.networks import (GatedAttentionPooling, SwinClassifier, TokenMILClassifier, pool_token_logits,
+                           select_classifier, swin_encoder)
+from taco.utils import InputError
+
+ARCHITECTURE = {"feature_size": 12, "depths": (1, 1, 1, 1), "num_heads": (1, 1, 2, 2), "window_size": 4}
+
+
+def network(readout="attention", **keywords):
+    torch.manual_seed(0)
+    return TokenMILClassifier(num_modalities=4, num_classes=2, readout=readout, token_stage=2, hidden_channels=16,
+                              attention_channels=8, dropout=0.0, **ARCHITECTURE, **keywords).eval()
+
+
+def brain(batch=2, size=32, seed=0):
+    """``(B, 4, size^3)`` noise inside a cube in the first octant, 0 elsewhere (the background)."""
+    images = torch.zeros(batch, 4, size, size, size)
+    images[:, :, :size // 2, :size // 2, :size // 2] = torch.randn(batch, 4, size // 2, size // 2, size // 2,
+                                                                    generator=torch.Generator().manual_seed(seed))
+    return images
+
+
+def test_gated_attention_matches_a_loop_over_bags_and_tokens():
+    torch.manual_seed(1)
+    pool = GatedAttentionPooling(6, 5)
+    tokens, valid = torch.randn(3, 7, 6), torch.rand(3, 7) < 0.6
+    valid[:, 0] = True
+    pooled, weights = pool(tokens, valid)
+    for bag in range(3):
+        scores = [float(pool.score(torch.tanh(pool.value(token)) * torch.sigmoid(pool.gate(token))))
+                  for token in tokens[bag]]
+        kept = [t for t in range(7) if valid[bag, t]]
+        exp = {t: torch.exp(torch.tensor(scores[t])) for t in kept}
+        expected = {t: exp[t] / sum(exp.values()) for t in kept}
+        for t in range(7):
+            assert float(weights[bag, t]) == pytest.approx(float(expected.get(t, 0.0)), abs=1e-6)
+        torch.testing.assert_close(pooled[bag], sum(expected[t] * tokens[bag, t] for t in kept), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("readout", ["max", "lse"])
+def test_token_logits_pool_like_a_loop(readout):
+    logits, valid = torch.randn(2, 6, 3, generator=torch.Generator().manual_seed(2)), torch.ones(2, 6, dtype=torch.bool)
+    valid[1, 3:] = False
+    pooled, weights = pool_token_logits(logits, valid, readout)
+    for bag in range(2):
+        kept = logits[bag][valid[bag]]
+        expected = kept.max(0).values if readout == "max" else torch.log(torch.exp(kept).mean(0))
+        torch.testing.assert_close(pooled[bag], expected)
+        chosen = int(expected.argmax())
+        torch.testing.assert_close(weights[bag][valid[bag]], kept[:, chosen].softmax(0))
+        assert not weights[bag][~valid[bag]].any()
+
+
+@pytest.mark.parametrize("readout", ["attention", "max", "lse"])
+def test_every_read_out_weighs_the_foreground_tokens_only(readout):
+    evidence = network(readout).evidence(brain())
+    assert evidence.logits.shape == (2, 2) and evidence.grid == (4, 4, 4)
+    weights = evidence.weights.view(2, 4, 4, 4)
+    torch.testing.assert_close(weights.sum(dim=(1, 2, 3)), torch.ones(2))
+    assert weights[:, :2, :2, :2].gt(0).all(), "every foreground token takes part"
+    weights[:, :2, :2, :2] = 0
+    assert not weights.any(), "a background token got weight"
+
+
+def test_which_modality_showed_what_is_kept():
+    """Concatenation, not an order-invariant mean: the same images in another modality order classify otherwise."""
+    model, images = network(), brain()
+    swapped = images[:, [1, 0, 2, 3]]
+    with torch.no_grad():
+        assert not torch.allclose(model(images), model(swapped), atol=1e-5)
+
+
+def test_an_absent_modality_is_not_read():
+    model, images = network(), brain()
+    mask = torch.tensor([[True, False, True, True]] * 2)
+    changed = images.clone()
+    changed[:, 1] = torch.randn_like(changed[:, 1]) * 50
+    with torch.no_grad():
+        torch.testing.assert_close(model(images, mask), model(changed, mask))
+        assert not torch.allclose(model(images, mask), model(images), atol=1e-5)
+
+
+def test_the_pretrained_encoder_loads_strictly_and_gradients_reach_it():
+    model = network().train()
+    encoder = swin_encoder(in_channels=1, **ARCHITECTURE)
+    model.swinViT.load_state_dict(encoder.state_dict(), strict=True)
+    model(brain()).sum().backward()
+    assert model.swinViT.patch_embed.proj.weight.grad.abs().sum() > 0
+
+
+def test_traced_it_keeps_its_output():
+    model, images = network(), brain()
+    traced = torch.jit.trace(model, (images,))
+    torch.testing.assert_close(traced(brain(seed=3)), model(brain(seed=3)))
+
+
+def test_bad_settings_name_the_key_and_the_choices():
+    with pytest.raises(InputError, match=r"config key 'readout' must be one of \('mean', 'attention', 'max', 'lse'\) "
+                                         r"\(\('attention', 'max', 'lse'\) for this network\), got 'mean'"):
+        network("mean")
+    with pytest.raises(InputError, match=r"config key 'readout_stage' must be one of \[0, 1, 2, 3, 4\].*got 5"):
+        TokenMILClassifier(4, 2, token_stage=5, **ARCHITECTURE)
+    with pytest.raises(InputError, match=r"config key 'readout' must be one of .* got 'median'"):
+        select_classifier("median", "early", None, None, None)
+    tokens, mean = network(), SwinClassifier(4, 2, **ARCHITECTURE)
+    assert select_classifier("attention", "late", None, None, tokens) is tokens
+    assert select_classifier("mean", "early", mean, None, None) is mean
+    with pytest.raises(InputError, match="readout is 'max' but the token classifier is disabled"):
+        select_classifier("max", "early", mean, None, None)
