@@ -1,6 +1,6 @@
 """Training and evaluation pieces that plug into MONAI's ignite workflows."""
 
-from taco.engines.attention_maps import TokenAttentionMaps, voxel_weights
+from taco.engines.attention_maps import TokenAttentionMaps, token_index_volume
 from taco.engines.batch_check import RequireBatches
 from taco.engines.checkpoint_handlers import AtomicCheckpointSaver, AtomicDiskSaver, SafeCheckpointLoader
 from taco.engines.encoder_drift import DRIFT_FILE, EncoderDrift, relative_change
@@ -14,4 +14,4 @@ from taco.engines.random_states import RandomStates
 __all__ = ["DRIFT_FILE", "AtomicCheckpointSaver", "AtomicDiskSaver", "EncoderDrift", "EncoderExport",
            "ModalitySubsetStep", "PredictionsCSV", "PretrainingStep", "RandomStates", "RequireBatches",
            "SafeCheckpointLoader", "TokenAttentionMaps", "configure_mlflow_handlers", "mlflow_handler_disabled",
-           "probability_consistency", "relative_change", "voxel_weights"]
+           "probability_consistency", "relative_change", "token_index_volume"]
