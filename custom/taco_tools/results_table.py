@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from taco.utils import markdown_table
+from taco.utils import finite_mean, markdown_table
 from taco.utils.input_errors import InputFileNotFoundError
 
 __all__ = ["classification_results", "results_markdown", "segmentation_results"]
@@ -33,12 +33,23 @@ def segmentation_results(eval_dir: str | os.PathLike, region_names: Sequence[str
 
 
 def classification_results(eval_dir: str | os.PathLike) -> dict[str, float]:
-    """``{metric: value}`` from ``MetricsSaver``'s ``metrics.csv`` (one ``name,value`` row per metric)."""
+    """``{metric: value}`` from ``MetricsSaver``'s ``metrics.csv`` (one ``name,value`` row per metric), and with a
+    token read-out the mean over tumour subjects of ``attention.csv`` (``TokenAttentionMaps``):
+    ``attention_in_tumour`` and its chance level ``attention_in_tumour_uniform``."""
     path = Path(eval_dir) / "metrics.csv"
     if not path.is_file():
         raise InputFileNotFoundError(f"{path} not found: run the bundle's evaluate.json first.")
     with open(path) as stream:
-        return {name: float(value) for name, value in csv.reader(stream)}
+        results = {name: float(value) for name, value in csv.reader(stream)}
+    attention = Path(eval_dir) / "attention.csv"
+    if attention.is_file():
+        with open(attention) as stream:
+            rows = list(csv.DictReader(stream))
+        if rows:
+            for column, name in (("attention_in_tumour", "attention_in_tumour"),
+                                 ("uniform_in_tumour", "attention_in_tumour_uniform")):
+                results[name] = finite_mean([float(row[column]) for row in rows])
+    return results
 
 
 def results_markdown(title: str, results: dict[str, dict[str, float]]) -> str:

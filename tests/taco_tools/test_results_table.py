@@ -32,6 +32,14 @@ def test_classification_results_read_metrics_csv(tmp_path):
     assert classification_results(tmp_path) == {"val_accuracy": 0.75, "val_auc": 0.5}
 
 
+def test_a_token_read_out_adds_its_attention_in_the_tumour(tmp_path):
+    write_metrics_reports(tmp_path, None, {"val_auc": 0.9}, None, None)
+    (tmp_path / "attention.csv").write_text("subject,attention_in_tumour,uniform_in_tumour,tumour_voxels\n"
+                                            "a,0.8,0.1,100\nb,0.4,0.3,50\n")
+    assert classification_results(tmp_path) == pytest.approx({"val_auc": 0.9, "attention_in_tumour": 0.6,
+                                                              "attention_in_tumour_uniform": 0.2})
+
+
 @pytest.mark.parametrize("read", [lambda folder: segmentation_results(folder, ["TC"]), classification_results])
 def test_a_missing_file_is_named(tmp_path, read):
     with pytest.raises(FileNotFoundError, match=f"{tmp_path}/(val_mean_dice_summary|metrics).csv not found"):
