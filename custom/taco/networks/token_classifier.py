@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from taco.networks.encoder import NUM_STAGES, REFERENCE_WINDOW_SIZE, stage_channels, swin_encoder
-from taco.networks.modality_fusion import FUSION_TYPES, fold_modalities, presence_mask, select_fusion_network
+from taco.networks.modality_fusion import (FUSION_TYPES, present_modalities, presence_mask, scatter_modalities,
+                                           select_fusion_network)
 from taco.networks.tokens import spatial_tokens
 from taco.utils.input_errors import InputError
 
@@ -104,7 +105,7 @@ class TokenMILClassifier(nn.Module):
     replicated over the modalities, starts with T1 and T1ce averaged: their difference, what enhancement is, starts
     at zero). The feature maps of stage ``token_stage`` (1/8 of the input at stage 2) give one token per position;
     a token's modalities are concatenated in the order of the input channels (``M * C`` features: which modality
-    showed what is kept), an absent modality's part is 0. A per-token MLP maps them to ``hidden_channels``, and the
+    showed what is kept), an absent modality's part is 0 (absent modalities do not run through the encoder). A per-token MLP maps them to ``hidden_channels``, and the
     bag of all the subject's tokens that cover foreground (a non-zero voxel in some modality) is read out by
     ``readout``: gated attention pooling and a linear classifier (``attention``), or a linear per-token classifier
     pooled by ``max`` or ``lse`` (:func:`pool_token_logits`). The input is the subject's whole brain (the bundle
@@ -155,16 +156,14 @@ class TokenMILClassifier(nn.Module):
         if images.dim() != 5 or images.shape[1] != self.num_modalities:
             raise InputError(f"images must be (B, {self.num_modalities}, D, H, W), got {list(images.shape)}.")
         mask = presence_mask(images, mask)
-        batch, modalities = mask.shape
-        features = self.swinViT(fold_modalities(images, mask), normalize=True)[self.token_stage]
-        grid = tuple(int(side) for side in features.shape[2:])
-        tokens = spatial_tokens(features)                                                   # (B * M, T, C)
-        tokens = tokens.reshape(batch, modalities, *tokens.shape[1:]) * mask.view(batch, modalities, 1, 1)
-        tokens = tokens.permute(0, 2, 1, 3).flatten(2)                                      # (B, T, M * C)
+        single, index = present_modalities(images, mask)  # absent modalities never reach the encoder
+        features = scatter_modalities(self.swinViT(single, normalize=True)[self.token_stage], index, mask)
+        grid = tuple(int(side) for side in features.shape[3:])
+        tokens = spatial_tokens(features.flatten(1, 2))                                     # (B, T, M * C)
         # a token takes part when its patch holds a foreground voxel of a present modality
-        present = torch.where(mask.view(batch, modalities, 1, 1, 1), images, torch.zeros_like(images))
+        present = torch.where(mask[:, :, None, None, None], images, torch.zeros_like(images))
         foreground = (present != 0).any(dim=1, keepdim=True).to(images.dtype)
-        valid = nn.functional.adaptive_max_pool3d(foreground, features.shape[2:]).flatten(1) > 0
+        valid = nn.functional.adaptive_max_pool3d(foreground, features.shape[3:]).flatten(1) > 0
         valid = valid | ~valid.any(dim=1, keepdim=True)  # an empty input (no foreground) reads all its tokens
         hidden = self.token_head(tokens)
         if self.pool is not None:
