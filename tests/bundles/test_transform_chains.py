@@ -44,7 +44,7 @@ def test_load_checks_then_ras_before_any_geometry_change(bundle, config, key):
 
 @pytest.fixture(scope="module")
 def unstripped_subject(tmp_path_factory):
-    """A demo subject whose background keeps its noise, with its brain mask listed as ``brain_mask`` (absolute paths)."""
+    """A demo subject whose background keeps its noise, its brain mask listed as ``brain_mask`` (absolute paths)."""
     folder = tmp_path_factory.mktemp("unstripped")
     item = json.loads(generate_demo_dataset(folder, num_subjects=1, seed=3, spacing=4.0,
                                             skull_stripped=False).read_text())["training"][0]
@@ -68,7 +68,8 @@ def test_an_unstripped_subject_is_normalised_over_its_brain(bundle, config, key,
     parser.read_config(str(BUNDLES / bundle / "configs" / config))
     parser.update({"pixdim": [4.0, 4.0, 4.0], "foreground": foreground})
     transforms = list(parser.get_parsed_content(key))
-    normaliser = next(index for index, transform in enumerate(transforms) if isinstance(transform, NormalizeForegroundd))
+    normaliser = next(index for index, transform in enumerate(transforms)
+                      if isinstance(transform, NormalizeForegroundd))
     item = dict(unstripped_subject)
     if foreground == "otsu":
         item.pop("brain_mask")

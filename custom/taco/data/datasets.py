@@ -69,7 +69,8 @@ def cached_dataset(data: Sequence, transform: Callable, dataset_type: str = "cac
         data: the datalist items.
         transform: the whole chain, deterministic transforms first.
         dataset_type: ``"cache"`` (``CacheDataset``: in memory, ``cache_rate`` of the items, filled by
-            ``num_workers`` threads at start-up, with a progress bar where ``tqdm`` is installed), ``"persistent"`` (``PersistentDataset``: on disk in
+            ``num_workers`` threads at start-up, with a progress bar where ``tqdm`` is installed),
+            ``"persistent"`` (``PersistentDataset``: on disk in
             ``cache_dir``, filled on first use and shared by later runs and by all ranks and nodes; for data
             sets larger than memory; each file name hashes the item and every argument of the cached
             transforms (:func:`preprocessing_hash`), so a run with other preprocessing, e.g. another ``pixdim``,

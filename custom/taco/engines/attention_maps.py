@@ -118,4 +118,5 @@ class TokenAttentionMaps:
         mean = sum(float(row[1]) for row in self.rows) / len(self.rows)
         chance = sum(float(row[2]) for row in self.rows) / len(self.rows)
         self.logger.info(f"attention in the tumour: {mean:.3f} of the token weight on average over {len(self.rows)} "
-                         f"subjects with a tumour label (uniform weights: {chance:.3f}); per subject in {self.csv_path}")
+                         f"subjects with a tumour label (uniform weights: {chance:.3f}); per subject in "
+                         f"{self.csv_path}")

@@ -102,15 +102,15 @@ class TokenMILClassifier(nn.Module):
 
     Each modality is a 1-channel image for the shared Swin encoder (``swinViT``), exactly as pre-trained, so a
     pre-trained ``encoder.pt`` loads with ``strict=True`` and no first-layer surgery (an early-fusion first layer,
-    replicated over the modalities, starts with T1 and T1ce averaged: their difference, what enhancement is, starts
-    at zero). The feature maps of stage ``token_stage`` (1/8 of the input at stage 2) give one token per position;
-    a token's modalities are concatenated in the order of the input channels (``M * C`` features: which modality
-    showed what is kept), an absent modality's part is 0 (absent modalities do not run through the encoder). A per-token MLP maps them to ``hidden_channels``, and the
-    bag of all the subject's tokens that cover foreground (a non-zero voxel in some modality) is read out by
-    ``readout``: gated attention pooling and a linear classifier (``attention``), or a linear per-token classifier
-    pooled by ``max`` or ``lse`` (:func:`pool_token_logits`). The input is the subject's whole brain (the bundle
-    crops the foreground and pads it to ``roi_size``), so a small lesion is a few tokens of the bag, not a share
-    of a crop.
+    replicated over the modalities, starts with T1 and T1ce averaged: their difference, what enhancement is, starts at
+    zero). The feature maps of stage ``token_stage`` (1/8 of the input at stage 2) give one token per position; a
+    token's modalities are concatenated in the order of the input channels (``M * C`` features: which modality showed
+    what is kept), an absent modality's part is 0 (absent modalities do not run through the encoder). A per-token MLP
+    maps them to ``hidden_channels``, and the bag of all the subject's tokens that cover foreground (a non-zero voxel
+    in some modality) is read out by ``readout``: gated attention pooling and a linear classifier (``attention``), or
+    a linear per-token classifier pooled by ``max`` or ``lse`` (:func:`pool_token_logits`). The input is the subject's
+    whole brain (the bundle crops the foreground and pads it to ``roi_size``), so a small lesion is a few tokens of
+    the bag, not a share of a crop.
 
     Args:
         num_modalities: ``M``, the input channels.
@@ -125,7 +125,8 @@ class TokenMILClassifier(nn.Module):
     """
 
     def __init__(self, num_modalities: int, num_classes: int, readout: str = "attention", token_stage: int = 2,
-                 feature_size: int = 48, depths: Sequence[int] = (2, 2, 2, 2), num_heads: Sequence[int] = (3, 6, 12, 24),
+                 feature_size: int = 48, depths: Sequence[int] = (2, 2, 2, 2),
+                 num_heads: Sequence[int] = (3, 6, 12, 24),
                  hidden_channels: int = 128, attention_channels: int = 64, dropout: float = 0.2,
                  use_checkpoint: bool = False, use_v2: bool = True, window_size: int = REFERENCE_WINDOW_SIZE):
         super().__init__()

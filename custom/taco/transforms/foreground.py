@@ -20,9 +20,10 @@ __all__ = ["FOREGROUND_RULES", "ZERO_BACKGROUND_MIN_SHARE", "NormalizeForeground
 
 FOREGROUND_RULES = ("auto", "nonzero", "mask", "otsu")
 """``nonzero``: the voxels that are not 0 (skull-stripped data such as BraTS, whose background is exactly 0);
-``mask``: the brain mask the datalist gives for the subject (its ``"brain_mask"`` file); ``otsu``: above each modality's Otsu threshold (images
-whose background holds noise, not zeros); ``auto``: ``mask`` when the subject has one, else ``nonzero`` when at least
-:data:`ZERO_BACKGROUND_MIN_SHARE` of the voxels of its present modalities are exactly 0, else ``otsu``."""
+``mask``: the brain mask the datalist gives for the subject (its ``"brain_mask"`` file); ``otsu``: above each
+modality's Otsu threshold (images whose background holds noise, not zeros); ``auto``: ``mask`` when the subject has
+one, else ``nonzero`` when at least :data:`ZERO_BACKGROUND_MIN_SHARE` of the voxels of its present modalities are
+exactly 0, else ``otsu``."""
 ZERO_BACKGROUND_MIN_SHARE = 0.1
 """``auto`` takes an image with at least this share of voxels exactly 0 as skull-stripped: BraTS images are about
 85 % zeros, an unstripped scan has none (its background is noise)."""

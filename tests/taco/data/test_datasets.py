@@ -89,7 +89,8 @@ def test_the_fingerprint_holds_every_argument_and_no_address():
     assert fingerprint[0]["spacing_transform"]["pixdim"] == [1.5, 1.5, 2.0] and fingerprint[0]["mode"] == ["nearest"]
     assert fingerprint[1]["normalizer"]["nonzero"] is True
     assert "0x" not in text and " at " not in text
-    assert preprocessing_hash([spacing]) == preprocessing_hash([Spacingd("image", pixdim=[1.5, 1.5, 2], mode="nearest")])
+    spelt_otherwise = Spacingd("image", pixdim=[1.5, 1.5, 2], mode="nearest")
+    assert preprocessing_hash([spacing]) == preprocessing_hash([spelt_otherwise])
     assert preprocessing_hash([spacing]) != preprocessing_hash([Spacingd("image", pixdim=(1.5, 1.5, 2.0))])
     # a function or an object of another package by its name, not its state (which may change as it runs)
     counting = Counting()
