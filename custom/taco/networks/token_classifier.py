@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import NamedTuple, Optional
 
 import torch
+from monai.networks.blocks import UnetrBasicBlock
 from torch import nn
 
 from taco.networks.encoder import NUM_STAGES, REFERENCE_WINDOW_SIZE, stage_channels, swin_encoder
@@ -105,7 +106,11 @@ class TokenMILClassifier(nn.Module):
     replicated over the modalities, starts with T1 and T1ce averaged: their difference, what enhancement is, starts at
     zero). The feature maps of stage ``token_stage`` (1/8 of the input at stage 2) give one token per position; a
     token's modalities are concatenated in the order of the input channels (``M * C`` features: which modality showed
-    what is kept), an absent modality's part is 0 (absent modalities do not run through the encoder). A per-token MLP
+    what is kept), an absent modality's part is 0 (absent modalities do not run through the encoder). With
+    ``convolution_skip`` each modality also goes through the convolutional block that SwinUNETR runs on the raw input
+    (its ``encoder1``: two 3x3x3 convolutions at full resolution), whose strongest response in each token's patch joins
+    the token: a lesion a voxel or two thick, which the Swin stages see through 2x2x2 patch merging, is read at full
+    resolution (the segmentation network gets the same skip to its decoder). A per-token MLP
     maps them to ``hidden_channels``, and the bag of all the subject's tokens that cover foreground (a non-zero voxel
     in some modality) is read out by ``readout``: gated attention pooling and a linear classifier (``attention``), or
     a linear per-token classifier pooled by ``max`` or ``lse`` (:func:`pool_token_logits`). The input is the subject's
@@ -122,13 +127,15 @@ class TokenMILClassifier(nn.Module):
         hidden_channels: width of the per-token features.
         attention_channels: inner width of the gated attention (``attention`` only).
         dropout: dropout on the per-token features.
+        convolution_skip: add each modality's full-resolution convolutional features, max-pooled onto the tokens.
     """
 
     def __init__(self, num_modalities: int, num_classes: int, readout: str = "attention", token_stage: int = 2,
                  feature_size: int = 48, depths: Sequence[int] = (2, 2, 2, 2),
                  num_heads: Sequence[int] = (3, 6, 12, 24),
                  hidden_channels: int = 128, attention_channels: int = 64, dropout: float = 0.2,
-                 use_checkpoint: bool = False, use_v2: bool = True, window_size: int = REFERENCE_WINDOW_SIZE):
+                 convolution_skip: bool = True, use_checkpoint: bool = False, use_v2: bool = True,
+                 window_size: int = REFERENCE_WINDOW_SIZE):
         super().__init__()
         if readout not in TOKEN_READOUTS:
             raise InputError(f"config key 'readout' must be one of {READOUTS} ({TOKEN_READOUTS} for this network), "
@@ -142,6 +149,11 @@ class TokenMILClassifier(nn.Module):
         self.swinViT = swin_encoder(in_channels=1, feature_size=feature_size, depths=depths, num_heads=num_heads,
                                     use_checkpoint=use_checkpoint, use_v2=use_v2, window_size=window_size)
         token_channels = num_modalities * stage_channels(feature_size, token_stage)
+        self.convolution_skip = None
+        if convolution_skip:
+            self.convolution_skip = UnetrBasicBlock(spatial_dims=3, in_channels=1, out_channels=feature_size,
+                                                    kernel_size=3, stride=1, norm_name="instance", res_block=True)
+            token_channels += num_modalities * feature_size
         self.token_head = nn.Sequential(nn.LayerNorm(token_channels), nn.Linear(token_channels, hidden_channels),
                                         nn.GELU(), nn.Dropout(dropout))
         self.pool = GatedAttentionPooling(hidden_channels, attention_channels) if readout == "attention" else None
@@ -158,13 +170,18 @@ class TokenMILClassifier(nn.Module):
             raise InputError(f"images must be (B, {self.num_modalities}, D, H, W), got {list(images.shape)}.")
         mask = presence_mask(images, mask)
         single, index = present_modalities(images, mask)  # absent modalities never reach the encoder
-        features = scatter_modalities(self.swinViT(single, normalize=True)[self.token_stage], index, mask)
-        grid = tuple(int(side) for side in features.shape[3:])
-        tokens = spatial_tokens(features.flatten(1, 2))                                     # (B, T, M * C)
+        encoded = self.swinViT(single, normalize=True)[self.token_stage]                   # (P, C, d, h, w)
+        grid = tuple(int(side) for side in encoded.shape[2:])
+        if self.convolution_skip is not None:
+            # each voxel's own intensities, at full resolution, their strongest response in each token's patch
+            skip = nn.functional.adaptive_max_pool3d(self.convolution_skip(single), encoded.shape[2:])
+            encoded = torch.cat([encoded, skip], dim=1)
+        features = scatter_modalities(encoded, index, mask)                                # (B, M, C', d, h, w)
+        tokens = spatial_tokens(features.flatten(1, 2))                                     # (B, T, M * C')
         # a token takes part when its patch holds a foreground voxel of a present modality
         present = torch.where(mask[:, :, None, None, None], images, torch.zeros_like(images))
         foreground = (present != 0).any(dim=1, keepdim=True).to(images.dtype)
-        valid = nn.functional.adaptive_max_pool3d(foreground, features.shape[3:]).flatten(1) > 0
+        valid = nn.functional.adaptive_max_pool3d(foreground, grid).flatten(1) > 0
         valid = valid | ~valid.any(dim=1, keepdim=True)  # an empty input (no foreground) reads all its tokens
         hidden = self.token_head(tokens)
         if self.pool is not None:

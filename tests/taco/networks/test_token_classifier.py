@@ -112,3 +112,12 @@ def test_bad_settings_name_the_key_and_the_choices():
     assert select_classifier("mean", "early", mean, None, None) is mean
     with pytest.raises(InputError, match="readout is 'max' but the token classifier is disabled"):
         select_classifier("max", "early", mean, None, None)
+
+
+@pytest.mark.parametrize("skip, channels", [(True, 4 * (48 + 12)), (False, 4 * 48)])
+def test_the_convolutional_skip_joins_each_modality_s_full_resolution_features_to_its_tokens(skip, channels):
+    model = network(convolution_skip=skip)
+    assert model.token_head[0].normalized_shape == (channels,)  # stage 2 of feature size 12: 48 per modality
+    assert (model.convolution_skip is not None) == skip
+    with torch.no_grad():
+        assert model(brain()).shape == (2, 2)
