@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import os
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -13,11 +14,11 @@ from monai.data import CacheDataset, Dataset, PersistentDataset
 from monai.data.utils import json_hashing
 from monai.utils import optional_import
 
-_, HAS_TQDM = optional_import("tqdm")
+tqdm, HAS_TQDM = optional_import("tqdm", name="tqdm")
 
 from taco.utils.input_errors import InputError
 
-__all__ = ["DATASET_TYPES", "cached_dataset", "preprocessing_fingerprint", "preprocessing_hash"]
+__all__ = ["DATASET_TYPES", "CacheDatasetThatWaits", "cached_dataset", "preprocessing_fingerprint", "preprocessing_hash"]
 
 DATASET_TYPES = ("cache", "persistent", "plain")
 _DESCRIBED_PACKAGES = ("monai", "taco")
@@ -58,6 +59,31 @@ def preprocessing_hash(transforms: Sequence[Any]) -> bytes:
     return json_hashing(preprocessing_fingerprint(list(transforms)))
 
 
+class CacheDatasetThatWaits(CacheDataset):
+    """MONAI's ``CacheDataset`` whose filling threads have all stopped when an item fails to load.
+
+    ``CacheDataset`` fills its cache in a ``multiprocessing.pool.ThreadPool`` and, when an item raises, leaves the
+    pool by ``terminate()``, which does not wait for the items other threads are still reading. The error then
+    ends the process while a daemon thread is inside a reader's C++ code (ITK's), and the C++ runtime aborts
+    after the failure report with ``terminate called without an active exception``. Here the items not yet
+    started are cancelled and the ones being read are waited for before the error propagates.
+    """
+
+    def _fill_cache(self, indices: Sequence[int] | None = None) -> list:
+        if self.cache_num <= 0:
+            return []
+        indices = list(range(self.cache_num)) if indices is None else list(indices)
+        with ThreadPoolExecutor(self.num_workers) as pool:
+            futures = [pool.submit(self._load_cache_item, index) for index in indices]
+            try:
+                ordered = tqdm(futures, total=len(futures), desc="Loading dataset") if self.progress and HAS_TQDM \
+                    else futures
+                return [future.result() for future in ordered]
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+
+
 def cached_dataset(data: Sequence, transform: Callable, dataset_type: str = "cache", cache_rate: float = 1.0,
                    num_workers: int | None = 1, cache_dir: str | os.PathLike | None = None) -> Dataset:
     """A MONAI dataset that caches the output of ``transform``'s deterministic prefix.
@@ -69,7 +95,8 @@ def cached_dataset(data: Sequence, transform: Callable, dataset_type: str = "cac
         data: the datalist items.
         transform: the whole chain, deterministic transforms first.
         dataset_type: ``"cache"`` (``CacheDataset``: in memory, ``cache_rate`` of the items, filled by
-            ``num_workers`` threads at start-up, with a progress bar where ``tqdm`` is installed),
+            ``num_workers`` threads at start-up, with a progress bar where ``tqdm`` is installed; a failed item
+            stops the filling, see :class:`CacheDatasetThatWaits`),
             ``"persistent"`` (``PersistentDataset``: on disk in
             ``cache_dir``, filled on first use and shared by later runs and by all ranks and nodes; for data
             sets larger than memory; each file name hashes the item and every argument of the cached
@@ -80,7 +107,8 @@ def cached_dataset(data: Sequence, transform: Callable, dataset_type: str = "cac
         cache_dir: folder of the ``"persistent"`` cache.
     """
     if dataset_type == "cache":
-        return CacheDataset(data, transform, cache_rate=cache_rate, num_workers=num_workers, progress=HAS_TQDM)
+        return CacheDatasetThatWaits(data, transform, cache_rate=cache_rate, num_workers=num_workers,
+                                     progress=HAS_TQDM)
     if dataset_type == "persistent":
         if not cache_dir:
             raise InputError("dataset_type 'persistent' needs a cache_dir.")

@@ -2,16 +2,18 @@
 persistent cache that is never read under other preprocessing."""
 
 import json
+import threading
+import time
 import warnings
 
 import nibabel as nib
 import numpy as np
 import pytest
 from monai.data import CacheDataset, Dataset, PersistentDataset
-from monai.transforms import Compose, Lambdad, LoadImaged, NormalizeIntensityd, RandLambdad, Spacingd
+from monai.transforms import Compose, Lambda, Lambdad, LoadImaged, NormalizeIntensityd, RandLambdad, Spacingd
 
 from taco.data import cached_dataset
-from taco.data.datasets import preprocessing_fingerprint, preprocessing_hash
+from taco.data.datasets import CacheDatasetThatWaits, preprocessing_fingerprint, preprocessing_hash
 
 
 class Counting:
@@ -28,7 +30,7 @@ class Counting:
         return Compose([Lambdad("x", self), RandLambdad("x", lambda value: value + np.random.rand())])
 
 
-@pytest.mark.parametrize("dataset_type, expected", [("cache", CacheDataset), ("persistent", PersistentDataset),
+@pytest.mark.parametrize("dataset_type, expected", [("cache", CacheDatasetThatWaits), ("persistent", PersistentDataset),
                                                      ("plain", Dataset)])
 def test_each_type_caches_the_deterministic_prefix_only(dataset_type, expected, tmp_path):
     counting = Counting()
@@ -57,6 +59,36 @@ def test_filling_the_cache_does_not_warn_about_a_missing_progress_bar():
         warnings.simplefilter("always")
         cached_dataset([{"x": [1.0]}], Counting().chain(), "cache", num_workers=1)
     assert not [warning for warning in caught if "tqdm" in str(warning.message)]
+
+
+class FailingFirst:
+    """Item 0 fails at once; every other item takes a while to read, noting when it started and finished."""
+
+    def __init__(self):
+        self.lock, self.started, self.finished = threading.Lock(), [], []
+
+    def __call__(self, item):
+        if item["index"] == 0:
+            raise ValueError("item 0 is unreadable")
+        with self.lock:
+            self.started.append(item["index"])
+        time.sleep(0.2)
+        with self.lock:
+            self.finished.append(item["index"])
+        return item
+
+
+def test_a_failed_item_stops_the_filling_after_the_items_being_read():
+    failing = FailingFirst()
+    data = [{"index": index} for index in range(40)]
+    with pytest.raises(RuntimeError) as raised:
+        CacheDatasetThatWaits(data, Lambda(failing), num_workers=4, progress=False)
+    assert "item 0 is unreadable" in repr(raised.value.__cause__ or raised.value)
+    with failing.lock:
+        started, finished = list(failing.started), list(failing.finished)
+    assert sorted(started) == sorted(finished)  # nothing is still being read when the error arrives
+    assert 0 < len(started) < 39  # the items not yet started were cancelled
+    assert isinstance(CacheDatasetThatWaits([], Lambda(failing)), CacheDataset)
 
 
 def resampled_volumes(image_path, cache_dir, pixdim):
