@@ -36,7 +36,8 @@ def main(out: str, profile: str = "tiny", seeds: int = 3, dataset_dir: str | Non
     Args:
         out: benchmark folder.
         profile: tiny (CPU, <= 90 min for 3 seeds on 2 cores), small (CPU, 3 unlabelled subjects per labelled
-            one, long pre-training; 1 h 49 min for the command above on 2 cores), full (paper scale, GPU) or
+            one, 1600 pre-training steps; with seg at 100% only and no missing-modality sweep, about 5 h of
+            single-threaded stages for 3 seeds with 4 inits, most of it pre-training), full (paper scale, GPU) or
             micro (tests).
         seeds: number of seeds (0 .. seeds-1).
         dataset_dir: folder with datalist.json; default: generated demo data in OUT/data.
