@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import enum
 import os
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,8 @@ tqdm, HAS_TQDM = optional_import("tqdm", name="tqdm")
 
 from taco.utils.input_errors import InputError
 
-__all__ = ["DATASET_TYPES", "CacheDatasetThatWaits", "cached_dataset", "preprocessing_fingerprint", "preprocessing_hash"]
+__all__ = ["DATASET_TYPES", "CacheDatasetThatWaits", "cached_dataset", "preprocessing_fingerprint",
+           "preprocessing_hash"]
 
 DATASET_TYPES = ("cache", "persistent", "plain")
 _DESCRIBED_PACKAGES = ("monai", "taco")

@@ -30,8 +30,8 @@ class Counting:
         return Compose([Lambdad("x", self), RandLambdad("x", lambda value: value + np.random.rand())])
 
 
-@pytest.mark.parametrize("dataset_type, expected", [("cache", CacheDatasetThatWaits), ("persistent", PersistentDataset),
-                                                     ("plain", Dataset)])
+@pytest.mark.parametrize("dataset_type, expected", [("cache", CacheDatasetThatWaits),
+                                                     ("persistent", PersistentDataset), ("plain", Dataset)])
 def test_each_type_caches_the_deterministic_prefix_only(dataset_type, expected, tmp_path):
     counting = Counting()
     data = [{"x": [1.0]}, {"x": [2.0]}]
