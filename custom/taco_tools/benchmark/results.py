@@ -113,8 +113,9 @@ def _segmentation(eval_dir: Path, region_names: Sequence[str]) -> dict[str, floa
 
 def _missing_modality(path: Path) -> dict[str, float]:
     """Mean Dice (channel "mean", finite values) over all subsets and over the subsets of each size, and per channel
-    (the regions and "mean") the share of the full-input Dice kept over the subsets (``dice_retained_<channel>``:
-    mean over subsets / full input, :func:`taco.evaluation.subset_summary`)."""
+    (the regions and "mean", :func:`taco.evaluation.subset_summary`) the Dice with every modality
+    (``dice_full_<channel>``), its mean over the subsets (``dice_over_subsets_<channel>``) and their ratio, the share
+    kept (``dice_retained_<channel>``)."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run the missing-modality bundle first.")
     with open(path) as stream:
@@ -125,7 +126,8 @@ def _missing_modality(path: Path) -> dict[str, float]:
         by_size.setdefault(int(row["num_modalities"]), []).append(float(row["value"]))
     return {"dice_mean_over_subsets": summarise([float(row["value"]) for row in rows]).mean,
             **{f"dice_with_{size}_modalities": summarise(group).mean for size, group in sorted(by_size.items())},
-            **{f"dice_retained_{row['channel']}": row["retained"] for row in subset_summary(dice)}}
+            **{f"dice_{name}_{row['channel']}": row[column] for row in subset_summary(dice)
+               for name, column in (("full", "full"), ("over_subsets", "mean_over_subsets"), ("retained", "retained"))}}
 
 
 def _representation(path: Path) -> list[dict[str, Any]]:

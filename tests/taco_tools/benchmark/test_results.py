@@ -25,9 +25,9 @@ def cls_eval(folder):
 def missing_modality(folder):
     folder.mkdir(parents=True)
     subsets = [("t1+t2", 2, 0.6), ("t1", 1, 0.4), ("t2", 1, 0.2)]
-    rows = [("zeros", subset, count, metric, channel, value)
+    rows = [("zeros", subset, count, metric, channel, value * scale)  # TC at half the mean's values
             for subset, count, value in subsets for metric in ("val_mean_dice", "val_hd95")
-            for channel in ("mean", "TC")]
+            for channel, scale in (("mean", 1.0), ("TC", 0.5))]
     with open(folder / "missing_modality.csv", "w", newline="") as stream:
         csv.writer(stream).writerows([("modality_fill", "subset", "num_modalities", "metric", "channel", "value"), *rows])
 
@@ -59,10 +59,12 @@ def test_rows_per_stage_and_metric(stages):
     assert values[("missing_modality", "dice_mean_over_subsets")] == pytest.approx(0.4)
     assert values[("missing_modality", "dice_with_1_modalities")] == pytest.approx(0.3)
     assert values[("missing_modality", "dice_with_2_modalities")] == pytest.approx(0.6)
-    for channel in ("mean", "TC"):  # the share of the full-input Dice kept over the subsets
+    for channel, scale in (("mean", 1.0), ("TC", 0.5)):  # with every modality, over the subsets, the share kept
+        assert values[("missing_modality", f"dice_full_{channel}")] == pytest.approx(0.6 * scale)
+        assert values[("missing_modality", f"dice_over_subsets_{channel}")] == pytest.approx(0.4 * scale)
         assert values[("missing_modality", f"dice_retained_{channel}")] == pytest.approx(0.4 / 0.6)
     assert values[("representation", "encoder_relative_change")] == 0.25
-    assert len(rows) == 1 + 8 + 3 + 3 + 2
+    assert len(rows) == 1 + 8 + 3 + 3 + 3 * 2  # missing modality: 3 curve values, then 3 per channel
     cls_row = next(row for row in rows if row["task"] == "cls")
     assert (cls_row["init"], cls_row["seed"], cls_row["label_fraction"]) == ("scratch", 1, 0.25)
 
