@@ -16,7 +16,9 @@
 #   PYTHON       interpreter for a new venv (default: python3; the local CPU torch wheel is cp311)
 #   TORCH_VERSION  torch to pin in the install (default 2.13.0, a local CPU wheel)
 #   FORCE_INSTALL=1  run the pip install even if the venv already imports monailabel 0.8.5 and taco
-#   FUSION       early (default) or late: how MODEL takes the modalities (the bundle's `fusion` key)
+#   FUSION       early (default) or late: how a missing MODEL is trained (the bundle's `fusion` key); the
+#                fusion served (and a late model's `fusion_mode`) is read from the weights
+#   FUSION_MODE  mean (default), mean_var or modality_aware: a late MODEL trained here
 #   MODEL        trained seg weights (default /tmp/demo/seg/models/model.pt; the first argument wins)
 #   DATA         demo data with datalist.json (default /tmp/demo/data)
 #   N_CASES      cases to put in the datastore and infer (default 2)
@@ -88,7 +90,7 @@ else
 fi
 
 ARGS=(--model "${1:-${MODEL:-/tmp/demo/seg/models/model.pt}}" --data "${DATA:-/tmp/demo/data}"
-      --fusion "${FUSION:-early}" --cases "${N_CASES:-2}" --wait_timeout "${WAIT_TIMEOUT:-300}" --infer_timeout "${INFER_TIMEOUT:-900}")
+      --fusion "${FUSION:-early}" --fusion_mode "${FUSION_MODE:-mean}" --cases "${N_CASES:-2}" --wait_timeout "${WAIT_TIMEOUT:-300}" --infer_timeout "${INFER_TIMEOUT:-900}")
 [[ -n "${ML_PORT:-}" ]] && ARGS+=(--port "$ML_PORT")
 [[ "${KEEP_WORK:-0}" == 1 ]] && ARGS+=(--keep_work)
 cd "$REPO"

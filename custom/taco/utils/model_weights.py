@@ -11,7 +11,8 @@ from torch import nn
 
 from taco.utils.input_errors import InputError, InputFileNotFoundError
 
-__all__ = ["WRAPPER_PREFIXES", "load_model_weights", "pickled_objects_refused", "read_weights_file", "strip_prefixes"]
+__all__ = ["WRAPPER_PREFIXES", "fusion_of_weights", "load_model_weights", "pickled_objects_refused", "read_weights_file",
+           "strip_prefixes"]
 
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 """Key prefixes added by ``DistributedDataParallel`` and ``torch.compile``."""
@@ -36,11 +37,20 @@ def read_weights_file(path: str | os.PathLike, role: str = "weights") -> object:
 def pickled_objects_refused(path: str | os.PathLike, error: Exception) -> InputError:
     """The error for a file that ``torch.load(weights_only=True)`` refused: it names the file and why.
 
-    Of torch's several paragraphs only the line naming the refused object is kept (the whole text is
-    the error's cause).
+    Of torch's several paragraphs only the reason its weights-only unpickler gave is kept (the whole text is
+    the error's cause): an unsupported global means pickled Python objects; anything else (an unsupported
+    operand, ...) a file that is not a PyTorch file of tensors at all.
     """
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    reason = next((line for line in lines if line.startswith("WeightsUnpickler error:")), lines[0] if lines else "")
+    marker = "WeightsUnpickler error:"
+    at = next((index for index, line in enumerate(lines) if marker in line), None)
+    if at is None:
+        reason = lines[0] if lines else ""
+    else:
+        reason = lines[at].split(marker, 1)[1].strip() or (lines[at + 1] if at + 1 < len(lines) else "")
+    if "global" not in reason.lower():
+        return InputError(f"refused to load {path}: it is not a PyTorch file of tensors (damaged, or another "
+                          f"format; torch.load with weights_only=True: {reason}).")
     return InputError(f"refused to load {path}: it holds pickled Python objects, not only tensors, and unpickling "
                       f"them could run arbitrary code (torch.load with weights_only=True: {reason}).")
 
@@ -118,6 +128,25 @@ def _late_fusion_mode(state: dict) -> str:
     if any(name.startswith(_MISSING_MODALITIES) for name in state):
         return "modality_aware"
     return "mean_var" if any(name.startswith(_FUSION_PROJECTIONS) for name in state) else "mean"
+
+
+def fusion_of_weights(state: dict) -> dict[str, str]:
+    """The bundle keys that build a network for these weights: ``{"fusion": "early"}``, or ``{"fusion": "late",
+    "fusion_mode": ...}`` (read from the tensors' names and the first encoder layer's input channels).
+
+    Args:
+        state: a segmentation or classification network's state_dict (``DistributedDataParallel`` /
+            ``torch.compile`` prefixes allowed).
+
+    Raises:
+        ValueError: the state_dict has no Swin encoder's first layer (``swinViT.patch_embed.proj.weight``).
+    """
+    state = {strip_prefixes(name): value for name, value in state.items()}
+    fusion = _fusion_of(state)
+    if fusion is None:
+        raise InputError(f"these weights have no {_FIRST_ENCODER_LAYER!r} tensor, so their fusion cannot be read: "
+                         "they are not a Swin segmentation or classification model of the bundles.")
+    return {"fusion": fusion} if fusion == "early" else {"fusion": fusion, "fusion_mode": _late_fusion_mode(state)}
 
 
 def _fusion_mismatch(state: dict, expected: dict) -> str | None:

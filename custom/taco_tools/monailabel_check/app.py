@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from taco.networks import FUSION_TYPES
+from taco.utils import fusion_of_weights, read_weights_file
 from taco_tools.bundle_command import BUNDLES_DIR
 from taco_tools.monailabel_check.common import BUNDLE, CheckFailed
 from taco_tools.profiles import BUNDLES, Profile, get_profile
@@ -89,30 +89,39 @@ def profile_inference_values(profile: Profile, inference: Mapping[str, Any], rol
     return {key: value for key, value in values.items() if key in inference}
 
 
-def install_bundle(app: str | os.PathLike, model: str | os.PathLike, profile: str = "demo", fusion: str = "early",
+def install_bundle(app: str | os.PathLike, model: str | os.PathLike, profile: str = "demo",
                    bundles_dir: str | os.PathLike = BUNDLES_DIR) -> dict[str, Any]:
     """Put the bundle into a MONAI Label ``monaibundle`` app as ``<app>/model/<bundle>/``.
 
     Copies the bundle's ``configs/``, ``docs/`` and ``LICENSE``, the weights as ``models/model.pt``, and
-    merges ``profile``'s values and ``fusion`` into ``configs/inference.json`` (MONAI Label reads that file
-    alone). MONAI Label gives the network the image alone: a late-fusion network then takes every modality as
-    present (its mask defaults to all ones).
+    merges ``profile``'s values and the fusion the weights were trained with (``fusion``, and ``fusion_mode``
+    for late fusion, read from the weights by :func:`taco.utils.fusion_of_weights`) into
+    ``configs/inference.json`` (MONAI Label reads that file alone). MONAI Label gives the network the image
+    alone: a late-fusion network then takes every modality as present (its mask defaults to all ones).
 
     Args:
         app: the app folder (holding ``main.py``); the bundle folder is created inside it.
-        model: trained weights of the bundle (``model.pt``).
+        model: trained weights of the bundle (``model.pt``, read with ``weights_only=True``).
         profile: the profile the weights were trained with (see :mod:`taco_tools.profiles`).
-        fusion: ``early`` or ``late``, as the weights were trained (the bundle's ``fusion`` key).
         bundles_dir: folder holding the bundles.
 
     Returns:
         The values merged into ``inference.json``.
+
+    Raises:
+        FileNotFoundError: no ``model``.
+        ValueError: ``model`` holds pickled objects or is not a state_dict of the bundle's networks.
     """
-    if fusion not in FUSION_TYPES:
-        raise ValueError(f"fusion must be one of {list(FUSION_TYPES)}, got {fusion!r}.")
     model = Path(model)
     if not model.is_file():
         raise FileNotFoundError(f"model weights not found: {model}")
+    state = read_weights_file(model, "model weights")
+    if not isinstance(state, dict):
+        raise ValueError(f"{model} holds a {type(state).__name__}, not a state_dict.")
+    try:
+        fusion = fusion_of_weights(state)
+    except ValueError as error:
+        raise ValueError(f"{model}: {error}") from error
     source = Path(bundles_dir) / BUNDLE
     target = Path(app) / "model" / BUNDLE
     (target / "models").mkdir(parents=True, exist_ok=True)
@@ -122,8 +131,7 @@ def install_bundle(app: str | os.PathLike, model: str | os.PathLike, profile: st
     shutil.copy2(model, target / "models" / "model.pt")
     inference_file = target / "configs" / "inference.json"
     inference = json.loads(inference_file.read_text())
-    merged = {**profile_inference_values(get_profile(profile), inference, bundles_dir=bundles_dir),
-              "fusion": fusion}
+    merged = {**profile_inference_values(get_profile(profile), inference, bundles_dir=bundles_dir), **fusion}
     inference.update(merged)
     inference_file.write_text(json.dumps(inference, indent=4))
     return merged

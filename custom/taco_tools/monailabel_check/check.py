@@ -35,9 +35,9 @@ def ensure_demo_data(data: Path) -> Path:
     return datalist
 
 
-def ensure_model(model: Path, data: Path, profile: str, fusion: str = "early") -> None:
-    """Fine-tune the bundle (``fusion``) for one epoch with ``profile`` into ``model``'s folder if ``model`` is
-    missing.
+def ensure_model(model: Path, data: Path, profile: str, fusion: str = "early", fusion_mode: str = "mean") -> None:
+    """Fine-tune the bundle (``fusion``; ``fusion_mode`` for late fusion) for one epoch with ``profile`` into
+    ``model``'s folder if ``model`` is missing.
 
     ``val_interval`` 1: ``model.pt`` is written by the best-metric checkpointer, i.e. after a validation.
     """
@@ -45,9 +45,9 @@ def ensure_model(model: Path, data: Path, profile: str, fusion: str = "early") -
         return
     if model.name != "model.pt":
         raise CheckFailed(f"MODEL {model} is missing (and only a .../model.pt can be trained)")
-    log(f"no {model}: fine-tuning 1 epoch with the {profile} profile, {fusion} fusion, into {model.parent}")
-    command = get_profile(profile).command("seg", {"dataset_dir": str(data), "ckpt_dir": str(model.parent),
-                                                   "fusion": fusion,
+    keys = {"fusion": fusion, **({"fusion_mode": fusion_mode} if fusion == "late" else {})}
+    log(f"no {model}: fine-tuning 1 epoch with the {profile} profile, {keys}, into {model.parent}")
+    command = get_profile(profile).command("seg", {"dataset_dir": str(data), "ckpt_dir": str(model.parent), **keys,
                                                    "output_dir": str(model.parent.parent / "runs"),
                                                    "epochs": 1, "val_interval": 1})
     if subprocess.run(command).returncode != 0 or not model.is_file():
@@ -55,7 +55,7 @@ def ensure_model(model: Path, data: Path, profile: str, fusion: str = "early") -
 
 
 def run_check(work: Path, model: Path, data: Path, num_cases: int, port: int, wait_timeout: float,
-              infer_timeout: float, profile: str, fusion: str = "early") -> list[str]:
+              infer_timeout: float, profile: str, fusion: str = "early", fusion_mode: str = "mean") -> list[str]:
     """Steps 1-4 of the module docstring in ``work``; one summary line per case."""
     import monai
     import monailabel
@@ -64,13 +64,13 @@ def run_check(work: Path, model: Path, data: Path, num_cases: int, port: int, wa
     log(f"monailabel {monailabel.__version__} | monai {monai.__version__} | torch {torch.__version__} "
         f"| numpy {np.__version__}")
     datalist = ensure_demo_data(data)
-    ensure_model(model, data, profile, fusion)
-    log(f"model: {model} ({fusion} fusion)")
+    ensure_model(model, data, profile, fusion, fusion_mode)
+    log(f"model: {model}")
     log(f"data : {data}")
 
     bin_dir = Path(sys.executable).parent
     app = download_sample_app(work, bin_dir)
-    merged = install_bundle(app, model, profile, fusion)
+    merged = install_bundle(app, model, profile)
     log(f"inference.json + {profile} profile: {json.dumps(merged)}")
     modalities = bundle_modalities(app / "model" / BUNDLE / "configs" / "metadata.json")
     cases = write_studies(datalist, work / "studies", modalities, num_cases)
@@ -117,7 +117,8 @@ def run_check(work: Path, model: Path, data: Path, num_cases: int, port: int, wa
 
 
 def run(model: str, data: str, cases: int = 2, port: int | None = None, wait_timeout: float = 300,
-        infer_timeout: float = 900, keep_work: bool = False, profile: str = "demo", fusion: str = "early") -> None:
+        infer_timeout: float = 900, keep_work: bool = False, profile: str = "demo", fusion: str = "early",
+        fusion_mode: str = "mean") -> None:
     """Check that the segmentation bundle serves label maps from a real MONAI Label server (in monailabel's venv).
 
     Args:
@@ -129,7 +130,10 @@ def run(model: str, data: str, cases: int = 2, port: int | None = None, wait_tim
         infer_timeout: seconds allowed per inference request.
         keep_work: keep the work folder (app, studies, server log, results) also after a PASS.
         profile: the profile ``model`` was (or is) trained with.
-        fusion: ``early`` or ``late``: how ``model`` takes the modalities (the bundle's ``fusion`` key).
+        fusion: ``early`` or ``late``, for training a missing ``model`` (the bundle's ``fusion`` key); the fusion
+            served is read from the weights.
+        fusion_mode: ``fusion_mode`` of a late-fusion ``model`` trained here (``mean``, ``mean_var`` or
+            ``modality_aware``).
 
     Exits with status 1 after a FAIL line naming the failed step; the work folder is then kept.
     """
@@ -138,7 +142,7 @@ def run(model: str, data: str, cases: int = 2, port: int | None = None, wait_tim
     passed = False
     try:
         summaries = run_check(work, Path(model), Path(data), int(cases), int(port or free_port()),
-                              float(wait_timeout), float(infer_timeout), profile, fusion)
+                              float(wait_timeout), float(infer_timeout), profile, fusion, fusion_mode)
         passed = True
         import monailabel
 

@@ -4,7 +4,7 @@ from monai.networks.nets import SwinUNETR
 from torch import nn
 
 from taco.networks import LateFusionSwinUNETR
-from taco.utils import load_model_weights, strip_prefixes
+from taco.utils import fusion_of_weights, load_model_weights, strip_prefixes
 
 
 def _network():
@@ -39,8 +39,13 @@ def test_missing_file_key_and_pickles_are_refused(tmp_path):
     with pytest.raises(ValueError, match="no 'model' entry"):
         load_model_weights(_network(), tmp_path / "keyed.pt", key="model")
     torch.save({"weights": _network().state_dict(), "config": {"anything": object}}, tmp_path / "pickled.pt")
-    with pytest.raises(ValueError, match="refused to load .*pickled.pt"):
+    with pytest.raises(ValueError, match="refused to load .*pickled.pt: it holds pickled Python objects.*"
+                                         "Unsupported global"):
         load_model_weights(_network(), tmp_path / "pickled.pt", key="weights")
+    (tmp_path / "text.pt").write_bytes(b"not weights")
+    with pytest.raises(ValueError, match="refused to load .*text.pt: it is not a PyTorch file of tensors .*"
+                                         "Unsupported operand"):
+        load_model_weights(_network(), tmp_path / "text.pt")
 
 
 def test_strip_prefixes():
@@ -70,3 +75,15 @@ def test_weights_of_the_other_late_fusion_mode_are_named(tmp_path, saved, built)
                                          f"'{built}'; set fusion_mode to '{saved}'"):
         load_model_weights(network(built), tmp_path / "model.pt")
     assert load_model_weights(network(saved), tmp_path / "model.pt") is not None
+
+
+@pytest.mark.parametrize("fusion_mode", ["mean", "mean_var", "modality_aware"])
+def test_fusion_of_weights_reads_the_keys_that_build_the_network(fusion_mode):
+    early = SwinUNETR(in_channels=4, out_channels=3, feature_size=12, window_size=4).state_dict()
+    late = LateFusionSwinUNETR(out_channels=3, fusion_mode=fusion_mode, num_modalities=4, feature_size=12,
+                               window_size=4).state_dict()
+    assert fusion_of_weights(early) == {"fusion": "early"}
+    assert fusion_of_weights(late) == {"fusion": "late", "fusion_mode": fusion_mode}
+    assert fusion_of_weights({f"module.{name}": value for name, value in late.items()})["fusion_mode"] == fusion_mode
+    with pytest.raises(ValueError, match="no 'swinViT.patch_embed.proj.weight' tensor"):
+        fusion_of_weights(_network().state_dict())
