@@ -31,7 +31,7 @@ from taco.utils import as_list
 def main(out: str, profile: str = "tiny", seeds: int = 3, dataset_dir: str | None = None,
          inits=",".join(DEFAULT_INITS), tasks=",".join(TASKS), label_fractions=None, skip_missing_modality: bool = False,
          skip_representation: bool = False, overrides: dict | None = None, demo_subjects: int | None = None,
-         demo_seed: int = 2026, fusion: str = "early", jobs: int = 1) -> None:
+         demo_seed: int = 2026, demo_extra_test: int = 0, fusion: str = "early", jobs: int = 1) -> None:
     """
     Args:
         out: benchmark folder.
@@ -51,6 +51,8 @@ def main(out: str, profile: str = "tiny", seeds: int = 3, dataset_dir: str | Non
             representation.
         demo_subjects: labelled subjects of generated demo data (default: the profile's, 30).
         demo_seed: seed of generated demo data (the tests use 7, scripts/demo.sh 0).
+        demo_extra_test: labelled subjects added to the test split only of generated demo data (e.g. 60: AUC
+            then no longer moves in steps of a ninth), training and validation subjects unchanged.
         fusion: early or late: how the fine-tuned networks take the modalities (the missing-modality sweep
             fills for early, masks for late).
         jobs: seeds run at once, each bundle run with cpu_count // jobs threads (one on 2 cores); the stages
@@ -61,7 +63,7 @@ def main(out: str, profile: str = "tiny", seeds: int = 3, dataset_dir: str | Non
                   inits=[str(init) for init in as_list(inits)], tasks=[str(task) for task in as_list(tasks)],
                   label_fractions=fractions, missing_modality=not skip_missing_modality,
                   representation=not skip_representation, overrides=overrides, demo_subjects=demo_subjects,
-                  demo_seed=demo_seed, fusion=fusion, jobs=jobs)
+                  demo_seed=demo_seed, demo_extra_test=demo_extra_test, fusion=fusion, jobs=jobs)
 
 
 if __name__ == "__main__":

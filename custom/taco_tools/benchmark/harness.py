@@ -24,8 +24,8 @@ def run_benchmark(out: str | os.PathLike, profile: str = "tiny", seeds: int = 3,
                   inits: Sequence[str] = DEFAULT_INITS, tasks: Sequence[str] = TASKS,
                   label_fractions: Sequence[float] | None = None, missing_modality: bool = True,
                   representation: bool = True, overrides: dict[str, dict[str, Any]] | None = None,
-                  demo_subjects: int | None = None, demo_seed: int = 2026, fusion: str = "early",
-                  jobs: int = 1, log: Callable[[str], None] = print_now) -> dict[str, Any]:
+                  demo_subjects: int | None = None, demo_seed: int = 2026, demo_extra_test: int = 0,
+                  fusion: str = "early", jobs: int = 1, log: Callable[[str], None] = print_now) -> dict[str, Any]:
     """Pre-train, fine-tune, evaluate and report; rerunning the same command resumes where it stopped.
 
     Args:
@@ -43,6 +43,8 @@ def run_benchmark(out: str | os.PathLike, profile: str = "tiny", seeds: int = 3,
             representation).
         demo_subjects: labelled subjects of generated demo data (default: the profile's).
         demo_seed: seed of generated demo data.
+        demo_extra_test: labelled subjects added to the test split only of generated demo data (a held-out set
+            where a metric does not move in steps of one subject, with the same training and validation data).
         fusion: "early" or "late": how the fine-tuned networks take the modalities (see
             :func:`~taco_tools.benchmark.plan.fusion_overrides`); ``overrides`` apply over it.
         jobs: seeds run at once, each bundle run with ``cpu_count // jobs`` threads (see
@@ -57,7 +59,8 @@ def run_benchmark(out: str | os.PathLike, profile: str = "tiny", seeds: int = 3,
     if dataset_dir is None:
         dataset_dir = out / "data"
         if not (dataset_dir / DATALIST_FILENAME).is_file():
-            demo_data = {**chosen.demo_data, **({"num_subjects": demo_subjects} if demo_subjects else {})}
+            demo_data = {**chosen.demo_data, **({"num_subjects": demo_subjects} if demo_subjects else {}),
+                         **({"num_extra_test": demo_extra_test} if demo_extra_test else {})}
             log(f"[benchmark] generating demo data {demo_data} (seed {demo_seed}) in {dataset_dir}")
             generate_demo_dataset(dataset_dir, seed=demo_seed, **demo_data)
     seed_list = list(range(seeds))

@@ -11,8 +11,8 @@ import numpy as np
 from taco_tools.demo_data.anatomy import check_spacing
 from taco_tools.demo_data.montage import save_montage
 from taco_tools.demo_data.mr_physics import MODALITIES
-from taco_tools.demo_data.subjects import (TISSUE_CLASSES, DemoSubject, assign_splits_and_grades, subject_name,
-                                           subject_rng, synthesize_subject, unlabelled_grades)
+from taco_tools.demo_data.subjects import (TISSUE_CLASSES, DemoSubject, assign_splits_and_grades, cycle_grades,
+                                           subject_name, subject_rng, synthesize_subject, unlabelled_grades)
 from taco_tools.demo_data.tumour import LABEL_NAMES
 
 __all__ = ["DATALIST_FILENAME", "MONTAGE_FILENAME", "generate_demo_dataset", "save_subject"]
@@ -88,7 +88,7 @@ def _description(skull_stripped: bool) -> str:
 
 
 def generate_demo_dataset(out_dir: str | Path, num_subjects: int = 20, seed: int = 0, spacing: float = 2.0,
-                          num_unlabelled: int = 0, skull_stripped: bool = True) -> Path:
+                          num_unlabelled: int = 0, skull_stripped: bool = True, num_extra_test: int = 0) -> Path:
     """Write a demo data set: NIfTI volumes, ``datalist.json`` and ``montage.png``.
 
     Layout: ``out_dir/demo_000/demo_000_{t1,t1ce,t2,flair,seg}.nii.gz`` (images float32, label uint8,
@@ -105,6 +105,11 @@ def generate_demo_dataset(out_dir: str | Path, num_subjects: int = 20, seed: int
     (:mod:`.pose`), like the scans of a pre-training corpus. They never change the labelled subjects: the
     same ``seed`` and ``num_subjects`` give the same labelled data set with or without them.
 
+    ``num_extra_test`` more labelled subjects (named after the unlabelled ones, the same mix of tumour grades,
+    upright like the labelled ones) join the test split only: a held-out set large enough that a metric does
+    not move in steps of one subject, without more training or validation subjects. They leave the other
+    subjects and splits as they are.
+
     Images are skull-stripped by default: exactly 0 outside the subject's brain mask, as in BraTS. With
     ``skull_stripped=False`` they keep their noisy background, and every subject (labelled or not) has its
     brain mask written as ``demo_000_brain_mask.nii.gz`` (uint8 0/1) and listed as ``"brain_mask"``.
@@ -117,14 +122,16 @@ def generate_demo_dataset(out_dir: str | Path, num_subjects: int = 20, seed: int
         spacing: isotropic voxel size in mm, > 0.
         num_unlabelled: number of image-only subjects in the ``unlabelled`` section, >= 0.
         skull_stripped: True or False; see above.
+        num_extra_test: number of labelled subjects added to the test split only, >= 0.
 
     Returns:
         Path of the written ``datalist.json``.
     """
     if num_subjects < 1:
         raise ValueError(f"num_subjects must be >= 1, got {num_subjects!r}.")
-    if num_unlabelled < 0:
-        raise ValueError(f"num_unlabelled must be >= 0, got {num_unlabelled!r}.")
+    for name, value in (("num_unlabelled", num_unlabelled), ("num_extra_test", num_extra_test)):
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value!r}.")
     if not isinstance(skull_stripped, bool):
         raise ValueError(f"skull_stripped must be True or False, got {skull_stripped!r}.")
     check_spacing(spacing)
@@ -146,6 +153,12 @@ def generate_demo_dataset(out_dir: str | Path, num_subjects: int = 20, seed: int
         subject = synthesize_subject(subject_rng(seed, index), grade, spacing, skull_stripped, varied_pose=True)
         unlabelled.append(save_subject(subject, out_dir, subject_name(index), labelled=False,
                                        with_brain_mask=not skull_stripped))
+
+    first_extra = num_subjects + num_unlabelled
+    for index, grade in enumerate(cycle_grades(num_extra_test, seed, stream=3), start=first_extra):
+        subject = synthesize_subject(subject_rng(seed, index), grade, spacing, skull_stripped)
+        entries.append(save_subject(subject, out_dir, subject_name(index), with_brain_mask=not skull_stripped))
+        splits.setdefault("test", []).append(len(entries) - 1)
 
     datalist = {
         "name": "TACO demo brain MRI",

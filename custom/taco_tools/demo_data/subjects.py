@@ -15,8 +15,8 @@ from taco_tools.demo_data.pose import posed_grid, random_pose
 from taco_tools.demo_data.tumour import (LESION_LABELS, TUMOUR_GRADES, TUMOUR_RADIUS_MM_RANGE, TumourGrade,
                                          grow_tumour, insert_lesion, pick_tumour_centre)
 
-__all__ = ["GRADE_CYCLE", "TISSUE_CLASSES", "DemoSubject", "assign_splits_and_grades", "subject_name", "subject_rng",
-           "synthesize_subject", "unlabelled_grades"]
+__all__ = ["GRADE_CYCLE", "TISSUE_CLASSES", "DemoSubject", "assign_splits_and_grades", "cycle_grades", "subject_name",
+           "subject_rng", "synthesize_subject", "unlabelled_grades"]
 
 TISSUE_CLASSES = {0: "background", 1: "csf", 2: "grey_matter", 3: "white_matter", 4: "necrotic_core", 5: "oedema",
                   6: "enhancing_tumour"}
@@ -185,7 +185,13 @@ def unlabelled_grades(num_subjects: int, seed: int) -> list[TumourGrade]:
     Drawn from their own stream of ``seed`` (spawn key 2), so adding unlabelled subjects never changes the
     labelled ones, their splits or their grades.
     """
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2,)))
+    return cycle_grades(num_subjects, seed, stream=2)
+
+
+def cycle_grades(num_subjects: int, seed: int, stream: int) -> list[TumourGrade]:
+    """``num_subjects`` tumour grades in the :data:`GRADE_CYCLE` mix, shuffled by stream ``stream`` of ``seed``
+    (a spawn key of its own per kind of subject: 2 unlabelled, 3 extra test subjects)."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream,)))
     grades = [GRADE_CYCLE[k % len(GRADE_CYCLE)] for k in range(num_subjects)]
     return [str(grade) for grade in rng.permutation(grades)] if grades else []
 

@@ -66,3 +66,25 @@ def test_rerun_skips_every_finished_stage(benchmark, demo_datalist):
     run_benchmark(out, "micro", seeds=1, dataset_dir=str(demo_datalist.parent), inits=["taco"], tasks=["seg"],
                   missing_modality=False, representation=False, log=lines.append)
     assert sum("done in an earlier run" in line for line in lines) == 3
+
+
+def test_generated_demo_data_takes_the_subject_counts(tmp_path, monkeypatch):
+    """No bundle runs: the data generator is recorded and planning stops the benchmark right after it."""
+    import taco_tools.benchmark.harness as harness
+
+    calls = []
+
+    class Planned(Exception):
+        pass
+
+    def plan(*args, **kwargs):
+        raise Planned
+
+    monkeypatch.setattr(harness, "generate_demo_dataset", lambda folder, **kwargs: calls.append((folder, kwargs)))
+    monkeypatch.setattr(harness, "plan_stages", plan)
+    for extra in ({}, {"demo_subjects": 12, "demo_extra_test": 60}):
+        with pytest.raises(Planned):
+            run_benchmark(tmp_path / "out", "small", demo_seed=5, log=lambda line: None, **extra)
+    assert calls == [(tmp_path / "out" / "data", {"seed": 5, "num_subjects": 30, "num_unlabelled": 90}),
+                     (tmp_path / "out" / "data", {"seed": 5, "num_subjects": 12, "num_unlabelled": 90,
+                                                  "num_extra_test": 60})]

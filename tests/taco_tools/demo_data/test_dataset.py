@@ -217,6 +217,28 @@ def test_unlabelled_grades_mix_like_the_labelled_ones_and_depend_only_on_the_see
     assert grades == demo.unlabelled_grades(8, seed=1) and demo.unlabelled_grades(0, seed=1) == []
 
 
-def test_negative_unlabelled_count_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="num_unlabelled must be >= 0, got -1"):
-        demo.generate_demo_dataset(tmp_path, num_subjects=1, num_unlabelled=-1)
+def test_extra_test_subjects_join_the_test_split_only_and_leave_the_others_unchanged(tmp_path):
+    plain_path = demo.generate_demo_dataset(tmp_path / "a", num_subjects=2, seed=3, spacing=8.0, num_unlabelled=1)
+    with_path = demo.generate_demo_dataset(tmp_path / "b", num_subjects=2, seed=3, spacing=8.0, num_unlabelled=1,
+                                           num_extra_test=4)
+    plain, extra = json.loads(plain_path.read_text()), json.loads(with_path.read_text())
+    assert {key: value for key, value in extra.items() if key != "test"} == \
+        {key: value for key, value in plain.items() if key != "test"}  # training, validation, unlabelled
+    assert extra["test"][:len(plain["test"])] == plain["test"]
+    added = extra["test"][len(plain["test"]):]
+    assert [entry["subject"] for entry in added] == ["demo_003", "demo_004", "demo_005", "demo_006"]
+    assert all(set(entry) == set(extra["training"][0]) for entry in added)  # labelled: label, class, ground truth
+    assert sorted(entry["class_label"] for entry in added) == [0, 0, 0, 1]  # one high grade (enhancing) in 4
+    labelled = nib.load(plain_path.parent / plain["training"][0]["image"][0])
+    for entry in added:
+        image = nib.load(with_path.parent / entry["image"][0])
+        assert image.shape == labelled.shape  # upright on the labelled subjects' grid, not posed
+        np.testing.assert_allclose(image.affine, labelled.affine)
+    for a, b in zip(read_images(plain_path), read_images(with_path)):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("key", ["num_unlabelled", "num_extra_test"])
+def test_negative_subject_counts_are_refused(tmp_path, key):
+    with pytest.raises(ValueError, match=f"{key} must be >= 0, got -1"):
+        demo.generate_demo_dataset(tmp_path, num_subjects=1, **{key: -1})
