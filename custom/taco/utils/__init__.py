@@ -16,7 +16,7 @@ from taco.utils.reporting import finite_mean, markdown_table
 __all__ = ["EXPECTED_WARNINGS", "InputError", "InputFileNotFoundError", "WRAPPER_PREFIXES", "as_flag", "as_list",
            "atomic_save", "atomic_write", "check_ranks_agree", "end_processes", "exceptions_in_traceback_text",
            "failure_report", "file_sha256", "finite_mean", "fusion_of_weights", "gather_across_ranks",
-           "ignore_expected_warnings", "input_error_message", "install_failure_report", "is_not_main_process", "latest_checkpoint",
-           "load_model_weights", "markdown_table", "pickled_objects_refused", "process_rank", "read_bundle_config",
-           "read_weights_file", "refuse_replaced_key", "root_cause", "scale_gradient", "start_processes",
-           "strip_prefixes", "world_size"]
+           "ignore_expected_warnings", "input_error_message", "install_failure_report", "is_not_main_process",
+           "latest_checkpoint", "load_model_weights", "markdown_table", "pickled_objects_refused", "process_rank",
+           "read_bundle_config", "read_weights_file", "refuse_replaced_key", "root_cause", "scale_gradient",
+           "start_processes", "strip_prefixes", "world_size"]

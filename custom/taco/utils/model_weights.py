@@ -11,8 +11,8 @@ from torch import nn
 
 from taco.utils.input_errors import InputError, InputFileNotFoundError
 
-__all__ = ["WRAPPER_PREFIXES", "fusion_of_weights", "load_model_weights", "pickled_objects_refused", "read_weights_file",
-           "strip_prefixes"]
+__all__ = ["WRAPPER_PREFIXES", "fusion_of_weights", "load_model_weights", "pickled_objects_refused",
+           "read_weights_file", "strip_prefixes"]
 
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 """Key prefixes added by ``DistributedDataParallel`` and ``torch.compile``."""
