@@ -38,7 +38,8 @@ def test_fifteen_subsets_per_metric_and_region(run_bundle, seg_trained, demo_dat
     benchmark_rows = collect_results([Stage("missing-modality", 0, "taco", "seg", 1.0, tmp_path / "results", ())], [])
     assert {row["metric"] for row in benchmark_rows} == \
         {"dice_mean_over_subsets", *(f"dice_with_{count}_modalities" for count in range(1, 5)),
-         *(f"dice_retained_{channel}" for channel in ("mean", "TC", "WT", "ET"))}
+         *(f"dice_{kind}_{channel}" for kind in ("full", "over_subsets", "retained")
+           for channel in ("mean", "TC", "WT", "ET"))}
     with open(tmp_path / "results" / "missing_modality_summary.csv") as stream:
         summary = {(row["metric"], row["channel"]): row for row in csv.DictReader(stream)}
     full = next(float(row["value"]) for row in rows if row["metric"] == "val_mean_dice" and row["channel"] == "WT")
