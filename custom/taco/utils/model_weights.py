@@ -130,7 +130,7 @@ def _late_fusion_mode(state: dict) -> str:
     return "mean_var" if any(name.startswith(_FUSION_PROJECTIONS) for name in state) else "mean"
 
 
-def fusion_of_weights(state: dict) -> dict[str, str]:
+def fusion_of_weights(state: object) -> dict[str, str]:
     """The bundle keys that build a network for these weights: ``{"fusion": "early"}``, or ``{"fusion": "late",
     "fusion_mode": ...}`` (read from the tensors' names and the first encoder layer's input channels).
 
@@ -139,8 +139,11 @@ def fusion_of_weights(state: dict) -> dict[str, str]:
             ``torch.compile`` prefixes allowed).
 
     Raises:
-        ValueError: the state_dict has no Swin encoder's first layer (``swinViT.patch_embed.proj.weight``).
+        ValueError: ``state`` is not a state_dict, or has no Swin encoder's first layer
+            (``swinViT.patch_embed.proj.weight``).
     """
+    if not isinstance(state, dict):
+        raise InputError(f"these weights are a {type(state).__name__}, not a state_dict.")
     state = {strip_prefixes(name): value for name, value in state.items()}
     fusion = _fusion_of(state)
     if fusion is None:

@@ -116,8 +116,6 @@ def install_bundle(app: str | os.PathLike, model: str | os.PathLike, profile: st
     if not model.is_file():
         raise FileNotFoundError(f"model weights not found: {model}")
     state = read_weights_file(model, "model weights")
-    if not isinstance(state, dict):
-        raise ValueError(f"{model} holds a {type(state).__name__}, not a state_dict.")
     try:
         fusion = fusion_of_weights(state)
     except ValueError as error:

@@ -87,3 +87,5 @@ def test_fusion_of_weights_reads_the_keys_that_build_the_network(fusion_mode):
     assert fusion_of_weights({f"module.{name}": value for name, value in late.items()})["fusion_mode"] == fusion_mode
     with pytest.raises(ValueError, match="no 'swinViT.patch_embed.proj.weight' tensor"):
         fusion_of_weights(_network().state_dict())
+    with pytest.raises(ValueError, match="a list, not a state_dict"):
+        fusion_of_weights([early])
