@@ -77,7 +77,8 @@ def evaluate_modality_subsets(evaluator: SupervisedEvaluator, prepare_batch: Mod
 
     Returns:
         rows ``{"subset", "num_modalities", "metric", "channel", "value"}``; ``channel`` is ``"mean"`` for
-        the evaluator's aggregate metric.
+        the evaluator's aggregate metric, NaN where every subject's and channel's detail is NaN (an HD95 where
+        the subset predicts nothing: MONAI's mean reduction would report 0).
     """
     rows = []
     logger = logging.getLogger(__name__)
@@ -90,16 +91,19 @@ def evaluate_modality_subsets(evaluator: SupervisedEvaluator, prepare_batch: Mod
         finally:
             prepare_batch.present = None
         for metric, value in evaluator.state.metrics.items():
+            details = evaluator.state.metric_details.get(metric) if channel_names else None
+            if details is not None:
+                details = torch.as_tensor(details).float()
+                if details.shape[-1] != len(channel_names):
+                    raise InputError(f"metric {metric!r} has {details.shape[-1]} channels of details, but "
+                                     f"channel_names names {len(channel_names)}: {list(channel_names)}.")
+                details = details.reshape(-1, len(channel_names))
+                if details.isnan().all():
+                    value = float("nan")  # MONAI's mean of no finite value is 0, which would read as a perfect HD95
             rows.append({"subset": name, "num_modalities": len(subset), "metric": metric, "channel": "mean",
                          "value": float(value)})
-            details = evaluator.state.metric_details.get(metric) if channel_names else None
             if details is None:
                 continue
-            details = torch.as_tensor(details).float()
-            if details.shape[-1] != len(channel_names):
-                raise InputError(f"metric {metric!r} has {details.shape[-1]} channels of details, but channel_names "
-                                 f"names {len(channel_names)}: {list(channel_names)}.")
-            details = details.reshape(-1, len(channel_names))
             for channel, values in zip(channel_names, details.T):
                 finite = values[~values.isnan()]
                 rows.append({"subset": name, "num_modalities": len(subset), "metric": metric, "channel": channel,

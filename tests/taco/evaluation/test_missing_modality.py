@@ -1,14 +1,16 @@
 import logging
+import math
 
 import pytest
 import torch
 from monai.data import DataLoader, Dataset
 from monai.engines import SupervisedEvaluator
-from monai.handlers import MeanDice, from_engine
+from monai.handlers import HausdorffDistance, MeanDice, from_engine
 from monai.transforms import AsDiscreted
 from torch import nn
 
 from taco.evaluation import ModalitySubsetBatch, evaluate_modality_subsets
+from taco.evaluation.report import subset_summary
 from taco.transforms import ModalityFill
 
 NAMES = ["t1", "t1ce", "t2", "flair"]
@@ -88,3 +90,20 @@ def test_late_fusion_subsets_are_masked_not_filled():
     assert len(values) == 15 and prepare_batch.treatment == "mask"
     assert values["t1"] == pytest.approx(1.0)  # t1 alone: the mean is t1 itself
     assert all(value == pytest.approx(0.0) for subset, value in values.items() if subset != "t1")
+
+
+def test_an_hd95_with_no_prediction_anywhere_is_nan_not_zero():
+    # without t1 the prediction is empty: HD95 is undefined for every subject and region, which MONAI's mean
+    # reduction reports as 0 (a perfect score); the sweep must report NaN, and a summary never ranks it best
+    evaluator, prepare_batch = _evaluator("zeros")
+    hd95 = HausdorffDistance(include_background=True, percentile=95, save_details=True,
+                             output_transform=from_engine(["pred", "label"]))
+    hd95.attach(evaluator, "hd95")
+    rows = evaluate_modality_subsets(evaluator, prepare_batch, NAMES, channel_names=["TC", "WT"])
+    values = {(row["subset"], row["metric"], row["channel"]): row["value"] for row in rows}
+    assert values[("t1", "hd95", "mean")] == pytest.approx(0.0)  # prediction = label
+    assert math.isnan(values[("t1ce", "hd95", "mean")]) and math.isnan(values[("t1ce", "hd95", "TC")])
+    assert values[("t1ce", "dice", "mean")] == pytest.approx(0.0)  # Dice of an empty prediction stays 0
+    best = next(row for row in subset_summary(rows, lower_is_better=["hd95"])
+                if row["metric"] == "hd95" and row["channel"] == "mean")
+    assert "t1" in best["best_subset"].split("+") and best["worst"] == pytest.approx(0.0)
