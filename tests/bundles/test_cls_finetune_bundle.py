@@ -5,6 +5,8 @@ import json
 from pathlib import Path
 
 import monai.data
+import nibabel as nib
+import numpy as np
 import pytest
 import torch
 from monai.bundle import ConfigParser
@@ -104,3 +106,47 @@ def test_late_fusion_classifies_a_subject_lacking_a_modality_from_its_presence_m
         alone = network(image[:1, 1:], None)  # the first subject's three present modalities on their own
     assert logits.shape == (2, 2)
     torch.testing.assert_close(logits[:1], alone, rtol=1e-4, atol=1e-4)
+
+
+TOKEN_READOUT = {"readout": "attention", "readout_stage": 1}
+"""The lesion-level read-out the bundle tests run end to end: gated attention over stage-1 tokens."""
+
+
+@pytest.fixture(scope="module")
+def cls_attention_trained(run_bundle, demo_datalist, pretrained_encoder, tmp_path_factory):
+    """``(bundle_root, training log)`` of one demo-profile epoch with the attention read-out."""
+    root = tmp_path_factory.mktemp("cls_attention")
+    output = run_bundle("taco_cls_finetune", ["train.json", "demo.json"], dataset_dir=demo_datalist.parent,
+                        bundle_root=root, pretrained_ckpt=pretrained_encoder, **MICRO["cls"], **TOKEN_READOUT)
+    return root, output
+
+
+def test_the_attention_read_out_trains_from_the_encoder_loaded_strictly(cls_attention_trained):
+    root, output = cls_attention_trained
+    # each modality runs through the 1-channel encoder as pre-trained: every tensor matched, none adapted
+    assert "0 adapted, 0 re-initialised, 0 missing, 0 unexpected" in output and "val_auc" in output
+    assert (root / "models" / "model.pt").is_file()
+
+
+def test_the_attention_read_out_evaluates_and_infers_with_maps_in_the_input_geometry(
+        run_bundle, cls_attention_trained, demo_datalist):
+    root, _ = cls_attention_trained
+    run_bundle("taco_cls_finetune", ["train.json", "demo.json", "evaluate.json"], dataset_dir=demo_datalist.parent,
+               bundle_root=root, num_workers=0, pixdim=MICRO["cls"]["pixdim"], **TOKEN_READOUT)
+    run_bundle("taco_cls_finetune", ["inference.json", "demo.json"], dataset_dir=demo_datalist.parent,
+               bundle_root=root, pixdim=MICRO["cls"]["pixdim"], **TOKEN_READOUT)
+    test_items = json.loads(demo_datalist.read_text())["test"]
+    with open(root / "runs" / "eval" / "attention.csv") as stream:
+        shares = list(csv.DictReader(stream))
+    assert shares and {row["subject"] for row in shares} <= {item["subject"] for item in test_items}
+    assert all(0.0 <= float(row["attention_in_tumour"]) <= 1.0 for row in shares)
+    for folder in (root / "runs" / "eval" / "attention", root / "predictions"):
+        for item in test_items:
+            first = demo_datalist.parent / item["image"][0]
+            attention = folder / first.name.replace(".nii.gz", "_attention.nii.gz")
+            image, weights = nib.load(first), nib.load(attention)
+            assert weights.shape == image.shape, attention
+            np.testing.assert_allclose(weights.affine, image.affine, atol=1e-4)
+            assert 0.0 <= weights.get_fdata().min() and weights.get_fdata().max() <= 1.0
+    with open(root / "predictions" / "predictions.csv") as stream:
+        assert len(list(csv.DictReader(stream))) == len(test_items)

@@ -10,12 +10,12 @@ from taco.networks.modality_fusion import (FUSION_MODES, FUSION_TYPES, fuse_moda
                                            select_fusion_network)
 from taco.networks.pretraining_network import PretrainingOutput, TacoPretrainingNetwork
 from taco.networks.reconstruction_head import ReconstructionHead
-from taco.networks.token_classifier import (READOUTS, TOKEN_READOUTS, GatedAttentionPooling, TokenEvidence,
-                                           TokenMILClassifier, pool_token_logits, select_classifier)
+from taco.networks.token_classifier import (CONVOLUTION_SKIPS, READOUTS, TOKEN_READOUTS, GatedAttentionPooling,
+                                           TokenEvidence, TokenMILClassifier, pool_token_logits, select_classifier)
 from taco.networks.tokens import TokenProjection, foreground_tokens, spatial_tokens, token_grid
 from taco.networks.weight_transfer import TransferReport, load_pretrained_encoder, read_encoder_state
 
-__all__ = ["FUSION_MODES", "FUSION_TYPES", "GatedAttentionPooling", "LateFusionSwinClassifier", "LateFusionSwinUNETR",
+__all__ = ["CONVOLUTION_SKIPS", "FUSION_MODES", "FUSION_TYPES", "GatedAttentionPooling", "LateFusionSwinClassifier", "LateFusionSwinUNETR",
            "NUM_STAGES", "PretrainingOutput", "READOUTS", "REFERENCE_WINDOW_SIZE", "ReconstructionHead",
            "SwinClassifier", "TOKEN_READOUTS", "TacoPretrainingNetwork", "TokenEvidence", "TokenMILClassifier",
            "TokenProjection", "TransferReport", "encoder_architecture", "fine_tuning_architecture", "foreground_tokens",

@@ -21,7 +21,7 @@ from taco.networks.modality_fusion import (FUSION_TYPES, present_modalities, pre
 from taco.networks.tokens import spatial_tokens
 from taco.utils.input_errors import InputError
 
-__all__ = ["READOUTS", "TOKEN_READOUTS", "GatedAttentionPooling", "TokenEvidence", "TokenMILClassifier",
+__all__ = ["CONVOLUTION_SKIPS", "READOUTS", "TOKEN_READOUTS", "GatedAttentionPooling", "TokenEvidence", "TokenMILClassifier",
            "pool_token_logits", "select_classifier"]
 
 READOUTS = ("mean", "attention", "max", "lse")
@@ -30,6 +30,11 @@ subject-level protocol of BrainMVP, :class:`~taco.networks.SwinClassifier`); the
 :class:`TokenMILClassifier`: ``attention`` (gated attention pooling of the token features), ``max`` and ``lse``
 (maximum and log-mean-exp over per-token class logits)."""
 TOKEN_READOUTS = READOUTS[1:]
+CONVOLUTION_SKIPS = ("none", "per_modality", "cross_modal")
+"""The full-resolution convolutional path beside the encoder's tokens (``readout_convolution_skip``): ``none``;
+``per_modality``: each modality alone through one shared block, max-pooled onto its tokens; ``cross_modal``: the
+stacked modalities through one block (SwinUNETR's ``encoder1``), so a voxel's contrasts between modalities (bright on
+T1ce and not on T1) form before the pooling, max-pooled onto the tokens."""
 
 
 class TokenEvidence(NamedTuple):
@@ -110,7 +115,9 @@ class TokenMILClassifier(nn.Module):
     ``convolution_skip`` each modality also goes through the convolutional block that SwinUNETR runs on the raw input
     (its ``encoder1``: two 3x3x3 convolutions at full resolution), whose strongest response in each token's patch joins
     the token: a lesion a voxel or two thick, which the Swin stages see through 2x2x2 patch merging, is read at full
-    resolution (the segmentation network gets the same skip to its decoder). A per-token MLP
+    resolution (the segmentation network gets the same skip to its decoder); ``cross_modal`` runs that block on the
+    stacked modalities instead (absent ones 0), as SwinUNETR does, so that a voxel's contrast between modalities is
+    formed before the pooling takes each token's strongest response. A per-token MLP
     maps them to ``hidden_channels``, and the bag of all the subject's tokens that cover foreground (a non-zero voxel
     in some modality) is read out by ``readout``: gated attention pooling and a linear classifier (``attention``), or
     a linear per-token classifier pooled by ``max`` or ``lse`` (:func:`pool_token_logits`). The input is the subject's
@@ -127,14 +134,16 @@ class TokenMILClassifier(nn.Module):
         hidden_channels: width of the per-token features.
         attention_channels: inner width of the gated attention (``attention`` only).
         dropout: dropout on the per-token features.
-        convolution_skip: add each modality's full-resolution convolutional features, max-pooled onto the tokens.
+        convolution_skip: one of :data:`CONVOLUTION_SKIPS`: full-resolution convolutional features max-pooled onto the
+            tokens, from each modality alone (``per_modality``, ``M * feature_size`` features per token) or from the
+            stacked modalities (``cross_modal``, ``M * feature_size`` as well), or none.
     """
 
     def __init__(self, num_modalities: int, num_classes: int, readout: str = "attention", token_stage: int = 2,
                  feature_size: int = 48, depths: Sequence[int] = (2, 2, 2, 2),
                  num_heads: Sequence[int] = (3, 6, 12, 24),
                  hidden_channels: int = 128, attention_channels: int = 64, dropout: float = 0.2,
-                 convolution_skip: bool = True, use_checkpoint: bool = False, use_v2: bool = True,
+                 convolution_skip: str = "cross_modal", use_checkpoint: bool = False, use_v2: bool = True,
                  window_size: int = REFERENCE_WINDOW_SIZE):
         super().__init__()
         if readout not in TOKEN_READOUTS:
@@ -143,16 +152,22 @@ class TokenMILClassifier(nn.Module):
         if not 0 <= token_stage < NUM_STAGES:
             raise InputError(f"config key 'readout_stage' must be one of {list(range(NUM_STAGES))} (the encoder's "
                              f"stages, 0 = patch embedding ... {NUM_STAGES - 1} = deepest), got {token_stage!r}.")
+        if convolution_skip not in CONVOLUTION_SKIPS:
+            raise InputError(f"config key 'readout_convolution_skip' must be one of {CONVOLUTION_SKIPS}, "
+                             f"got {convolution_skip!r}.")
         if num_classes < 2:
             raise InputError(f"num_classes must be at least 2 (logits per class), got {num_classes}.")
         self.readout, self.token_stage, self.num_modalities = readout, int(token_stage), int(num_modalities)
         self.swinViT = swin_encoder(in_channels=1, feature_size=feature_size, depths=depths, num_heads=num_heads,
                                     use_checkpoint=use_checkpoint, use_v2=use_v2, window_size=window_size)
         token_channels = num_modalities * stage_channels(feature_size, token_stage)
-        self.convolution_skip = None
-        if convolution_skip:
-            self.convolution_skip = UnetrBasicBlock(spatial_dims=3, in_channels=1, out_channels=feature_size,
-                                                    kernel_size=3, stride=1, norm_name="instance", res_block=True)
+        self.skip_mode, self.convolution_skip = convolution_skip, None
+        if convolution_skip != "none":
+            cross_modal = convolution_skip == "cross_modal"
+            self.convolution_skip = UnetrBasicBlock(
+                spatial_dims=3, in_channels=num_modalities if cross_modal else 1,
+                out_channels=num_modalities * feature_size if cross_modal else feature_size, kernel_size=3, stride=1,
+                norm_name="instance", res_block=True)
             token_channels += num_modalities * feature_size
         self.token_head = nn.Sequential(nn.LayerNorm(token_channels), nn.Linear(token_channels, hidden_channels),
                                         nn.GELU(), nn.Dropout(dropout))
@@ -169,17 +184,21 @@ class TokenMILClassifier(nn.Module):
         if images.dim() != 5 or images.shape[1] != self.num_modalities:
             raise InputError(f"images must be (B, {self.num_modalities}, D, H, W), got {list(images.shape)}.")
         mask = presence_mask(images, mask)
+        present = torch.where(mask[:, :, None, None, None], images, torch.zeros_like(images))  # absent ones 0
         single, index = present_modalities(images, mask)  # absent modalities never reach the encoder
         encoded = self.swinViT(single, normalize=True)[self.token_stage]                   # (P, C, d, h, w)
         grid = tuple(int(side) for side in encoded.shape[2:])
-        if self.convolution_skip is not None:
+        if self.skip_mode == "per_modality":
             # each voxel's own intensities, at full resolution, their strongest response in each token's patch
-            skip = nn.functional.adaptive_max_pool3d(self.convolution_skip(single), encoded.shape[2:])
+            skip = nn.functional.adaptive_max_pool3d(self.convolution_skip(single), grid)
             encoded = torch.cat([encoded, skip], dim=1)
-        features = scatter_modalities(encoded, index, mask)                                # (B, M, C', d, h, w)
-        tokens = spatial_tokens(features.flatten(1, 2))                                     # (B, T, M * C')
+        features = scatter_modalities(encoded, index, mask).flatten(1, 2)                  # (B, M * C', d, h, w)
+        if self.skip_mode == "cross_modal":
+            # each voxel's intensities in all present modalities together, their strongest response in each patch
+            features = torch.cat([features, nn.functional.adaptive_max_pool3d(self.convolution_skip(present), grid)],
+                                 dim=1)
+        tokens = spatial_tokens(features)                                                  # (B, T, C_token)
         # a token takes part when its patch holds a foreground voxel of a present modality
-        present = torch.where(mask[:, :, None, None, None], images, torch.zeros_like(images))
         foreground = (present != 0).any(dim=1, keepdim=True).to(images.dtype)
         valid = nn.functional.adaptive_max_pool3d(foreground, grid).flatten(1) > 0
         valid = valid | ~valid.any(dim=1, keepdim=True)  # an empty input (no foreground) reads all its tokens

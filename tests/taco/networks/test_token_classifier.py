@@ -114,10 +114,39 @@ def test_bad_settings_name_the_key_and_the_choices():
         select_classifier("max", "early", mean, None, None)
 
 
-@pytest.mark.parametrize("skip, channels", [(True, 4 * (48 + 12)), (False, 4 * 48)])
-def test_the_convolutional_skip_joins_each_modality_s_full_resolution_features_to_its_tokens(skip, channels):
+@pytest.mark.parametrize("skip, channels", [("per_modality", 4 * (48 + 12)), ("cross_modal", 4 * (48 + 12)),
+                                             ("none", 4 * 48)])
+def test_the_convolutional_skip_joins_full_resolution_features_to_the_tokens(skip, channels):
     model = network(convolution_skip=skip)
     assert model.token_head[0].normalized_shape == (channels,)  # stage 2 of feature size 12: 48 per modality
-    assert (model.convolution_skip is not None) == skip
+    assert (model.convolution_skip is not None) == (skip != "none")
     with torch.no_grad():
         assert model(brain()).shape == (2, 2)
+
+
+def test_the_cross_modal_skip_sees_a_contrast_between_modalities_that_the_per_modality_skip_cannot():
+    """Two subjects whose modalities hold the same voxel values, arranged so that only their co-location differs:
+    in the first, t1ce is bright where t1 is dark (enhancement); in the second, t1ce is bright where t1 is also
+    bright. Each modality alone is the same image up to position in both, so a per-modality block max-pooled over the
+    volume sees the same thing (both cubes lie away from every edge); the cross-modal block forms the voxel's contrast first."""
+    enhancing, bright_both = torch.zeros(1, 4, 32, 32, 32), torch.zeros(1, 4, 32, 32, 32)
+    enhancing[:, :, :16, :16, :16] = bright_both[:, :, :16, :16, :16] = 1.0  # the foreground
+    enhancing[:, 0, 4:6, 4:6, 4:6], enhancing[:, 1, 10:12, 10:12, 10:12] = 3.0, 3.0  # t1 and t1ce apart
+    bright_both[:, 0, 10:12, 10:12, 10:12], bright_both[:, 1, 10:12, 10:12, 10:12] = 3.0, 3.0  # together
+    torch.manual_seed(0)
+    conv = {skip: network(convolution_skip=skip).convolution_skip for skip in ("per_modality", "cross_modal")}
+
+    def pooled(skip, images):  # the skip's strongest response over the whole volume, per channel
+        with torch.no_grad():
+            inputs = images if skip == "cross_modal" else images[0, :, None]
+            return conv[skip](inputs).amax(dim=(2, 3, 4)).flatten()
+
+    # per modality: each modality's response maximum does not depend on where its bright cube sits
+    torch.testing.assert_close(pooled("per_modality", enhancing), pooled("per_modality", bright_both))
+    assert not torch.allclose(pooled("cross_modal", enhancing), pooled("cross_modal", bright_both), atol=1e-4)
+
+
+def test_an_unknown_convolutional_skip_names_the_key_and_the_choices():
+    with pytest.raises(InputError, match=r"config key 'readout_convolution_skip' must be one of \('none', "
+                                         r"'per_modality', 'cross_modal'\), got True"):
+        network(convolution_skip=True)
