@@ -77,8 +77,8 @@ def evaluate_modality_subsets(evaluator: SupervisedEvaluator, prepare_batch: Mod
 
     Returns:
         rows ``{"subset", "num_modalities", "metric", "channel", "value"}``; ``channel`` is ``"mean"`` for
-        the evaluator's aggregate metric, NaN where every subject's and channel's detail is NaN (an HD95 where
-        the subset predicts nothing: MONAI's mean reduction would report 0).
+        the evaluator's aggregate metric; with ``channel_names``, NaN where every subject's and channel's detail is
+        NaN (an HD95 where the subset predicts nothing: MONAI's mean reduction would report 0).
     """
     rows = []
     logger = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from taco.networks.token_classifier import (CONVOLUTION_SKIPS, READOUTS, TOKEN_R
 from taco.networks.tokens import TokenProjection, foreground_tokens, spatial_tokens, token_grid
 from taco.networks.weight_transfer import TransferReport, load_pretrained_encoder, read_encoder_state
 
-__all__ = ["CONVOLUTION_SKIPS", "FUSION_MODES", "FUSION_TYPES", "GatedAttentionPooling", "LateFusionSwinClassifier", "LateFusionSwinUNETR",
-           "NUM_STAGES", "PretrainingOutput", "READOUTS", "REFERENCE_WINDOW_SIZE", "ReconstructionHead",
+__all__ = ["CONVOLUTION_SKIPS", "FUSION_MODES", "FUSION_TYPES", "GatedAttentionPooling", "LateFusionSwinClassifier",
+           "LateFusionSwinUNETR", "NUM_STAGES", "PretrainingOutput", "READOUTS", "REFERENCE_WINDOW_SIZE", "ReconstructionHead",
            "SwinClassifier", "TOKEN_READOUTS", "TacoPretrainingNetwork", "TokenEvidence", "TokenMILClassifier",
            "TokenProjection", "TransferReport", "encoder_architecture", "fine_tuning_architecture", "foreground_tokens",
            "fuse_modalities", "load_pretrained_encoder", "pool_token_logits", "presence_mask", "read_encoder_recipe",

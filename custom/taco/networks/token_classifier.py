@@ -21,8 +21,8 @@ from taco.networks.modality_fusion import (FUSION_TYPES, present_modalities, pre
 from taco.networks.tokens import spatial_tokens
 from taco.utils.input_errors import InputError
 
-__all__ = ["CONVOLUTION_SKIPS", "READOUTS", "TOKEN_READOUTS", "GatedAttentionPooling", "TokenEvidence", "TokenMILClassifier",
-           "pool_token_logits", "select_classifier"]
+__all__ = ["CONVOLUTION_SKIPS", "READOUTS", "TOKEN_READOUTS", "GatedAttentionPooling", "TokenEvidence",
+           "TokenMILClassifier", "pool_token_logits", "select_classifier"]
 
 READOUTS = ("mean", "attention", "max", "lse")
 """How a classifier reads a subject out of the encoder: ``mean``: the deepest features averaged over the input (the
@@ -32,9 +32,11 @@ subject-level protocol of BrainMVP, :class:`~taco.networks.SwinClassifier`); the
 TOKEN_READOUTS = READOUTS[1:]
 CONVOLUTION_SKIPS = ("none", "per_modality", "cross_modal")
 """The full-resolution convolutional path beside the encoder's tokens (``readout_convolution_skip``): ``none``;
-``per_modality``: each modality alone through one shared block, max-pooled onto its tokens; ``cross_modal``: the
-stacked modalities through one block (SwinUNETR's ``encoder1``), so a voxel's contrasts between modalities (bright on
-T1ce and not on T1) form before the pooling, max-pooled onto the tokens."""
+``per_modality``: each modality alone through one shared block (SwinUNETR's ``encoder1`` on one channel,
+``feature_size`` out), max-pooled onto its tokens; ``cross_modal``: the stacked modalities through one such block
+(``M`` channels in, ``M * feature_size`` out, so the tokens are as wide as with ``per_modality``), so a voxel's
+contrasts between modalities (bright on T1ce and not on T1) form before the pooling takes each token's maximum; it
+costs about ``M`` times the full-resolution compute and ``M^2`` times the parameters of ``per_modality``."""
 
 
 class TokenEvidence(NamedTuple):
@@ -112,12 +114,13 @@ class TokenMILClassifier(nn.Module):
     zero). The feature maps of stage ``token_stage`` (1/8 of the input at stage 2) give one token per position; a
     token's modalities are concatenated in the order of the input channels (``M * C`` features: which modality showed
     what is kept), an absent modality's part is 0 (absent modalities do not run through the encoder). With
-    ``convolution_skip`` each modality also goes through the convolutional block that SwinUNETR runs on the raw input
-    (its ``encoder1``: two 3x3x3 convolutions at full resolution), whose strongest response in each token's patch joins
-    the token: a lesion a voxel or two thick, which the Swin stages see through 2x2x2 patch merging, is read at full
-    resolution (the segmentation network gets the same skip to its decoder); ``cross_modal`` runs that block on the
-    stacked modalities instead (absent ones 0), as SwinUNETR does, so that a voxel's contrast between modalities is
-    formed before the pooling takes each token's strongest response. A per-token MLP
+    ``convolution_skip`` (:data:`CONVOLUTION_SKIPS`) a convolutional block like the one SwinUNETR runs on the raw
+    input (its ``encoder1``: two 3x3x3 convolutions at full resolution) reads the image too, and its strongest
+    response in each token's patch joins the token: a lesion a voxel or two thick, which the Swin stages see through
+    2x2x2 patch merging, is read at full resolution (the segmentation network gets the same skip to its decoder).
+    ``cross_modal`` runs it on the stacked modalities (absent ones 0), so that a voxel's contrast between modalities is
+    formed before the pooling takes each token's strongest response; ``per_modality`` on each modality alone. A
+    per-token MLP
     maps them to ``hidden_channels``, and the bag of all the subject's tokens that cover foreground (a non-zero voxel
     in some modality) is read out by ``readout``: gated attention pooling and a linear classifier (``attention``), or
     a linear per-token classifier pooled by ``max`` or ``lse`` (:func:`pool_token_logits`). The input is the subject's

@@ -4,8 +4,8 @@ showed what kept, absent modalities ignored, the pre-trained encoder loaded stri
 import pytest
 import torch
 
-from taco.networks import (GatedAttentionPooling, SwinClassifier, TokenMILClassifier, pool_token_logits,
-                           select_classifier, swin_encoder)
+from taco.networks import (CONVOLUTION_SKIPS, GatedAttentionPooling, SwinClassifier, TokenMILClassifier,
+                           pool_token_logits, select_classifier, swin_encoder)
 from taco.utils import InputError
 
 ARCHITECTURE = {"feature_size": 12, "depths": (1, 1, 1, 1), "num_heads": (1, 1, 2, 2), "window_size": 4}
@@ -75,8 +75,9 @@ def test_which_modality_showed_what_is_kept():
         assert not torch.allclose(model(images), model(swapped), atol=1e-5)
 
 
-def test_an_absent_modality_is_not_read():
-    model, images = network(), brain()
+@pytest.mark.parametrize("skip", CONVOLUTION_SKIPS)
+def test_an_absent_modality_is_not_read(skip):
+    model, images = network(convolution_skip=skip), brain()
     mask = torch.tensor([[True, False, True, True]] * 2)
     changed = images.clone()
     changed[:, 1] = torch.randn_like(changed[:, 1]) * 50
@@ -93,8 +94,9 @@ def test_the_pretrained_encoder_loads_strictly_and_gradients_reach_it():
     assert model.swinViT.patch_embed.proj.weight.grad.abs().sum() > 0
 
 
-def test_traced_it_keeps_its_output():
-    model, images = network(), brain()
+@pytest.mark.parametrize("skip", CONVOLUTION_SKIPS)
+def test_traced_it_keeps_its_output(skip):
+    model, images = network(convolution_skip=skip), brain()
     traced = torch.jit.trace(model, (images,))
     torch.testing.assert_close(traced(brain(seed=3)), model(brain(seed=3)))
 
@@ -124,11 +126,12 @@ def test_the_convolutional_skip_joins_full_resolution_features_to_the_tokens(ski
         assert model(brain()).shape == (2, 2)
 
 
-def test_the_cross_modal_skip_sees_a_contrast_between_modalities_that_the_per_modality_skip_cannot():
+def test_the_cross_modal_skip_sees_a_voxel_level_contrast_between_modalities_that_the_per_modality_skip_does_not():
     """Two subjects whose modalities hold the same voxel values, arranged so that only their co-location differs:
     in the first, t1ce is bright where t1 is dark (enhancement); in the second, t1ce is bright where t1 is also
     bright. Each modality alone is the same image up to position in both, so a per-modality block max-pooled over the
-    volume sees the same thing (both cubes lie away from every edge); the cross-modal block forms the voxel's contrast first."""
+    volume sees the same thing (both cubes lie away from every edge); the cross-modal block forms the voxel's
+    contrast first."""
     enhancing, bright_both = torch.zeros(1, 4, 32, 32, 32), torch.zeros(1, 4, 32, 32, 32)
     enhancing[:, :, :16, :16, :16] = bright_both[:, :, :16, :16, :16] = 1.0  # the foreground
     enhancing[:, 0, 4:6, 4:6, 4:6], enhancing[:, 1, 10:12, 10:12, 10:12] = 3.0, 3.0  # t1 and t1ce apart
