@@ -80,7 +80,8 @@ def load_model_weights(network: nn.Module, path: str | os.PathLike, key: str | N
     Raises:
         FileNotFoundError: no such file.
         ValueError: pickled objects, a missing ``key``, a model of another fusion (early or late fusion of the
-            modalities, or another late ``fusion_mode``: both named), or a state_dict of another architecture
+            modalities, or another late ``fusion_mode``: both named) or classification read-out (``readout``,
+            ``readout_convolution_skip``: both named), or a state_dict of another architecture
             (the missing, unexpected and shape-mismatched keys are listed).
     """
     state = read_weights_file(path, "model weights (train the bundle first, or set model_file)")
@@ -97,7 +98,7 @@ def load_model_weights(network: nn.Module, path: str | os.PathLike, key: str | N
     mismatched = [f"{name}: file {tuple(state[name].shape)} vs network {tuple(tensor.shape)}"
                   for name, tensor in expected.items()
                   if name in state and isinstance(state[name], torch.Tensor) and state[name].shape != tensor.shape]
-    fusion_mismatch = _fusion_mismatch(state, expected)
+    fusion_mismatch = _readout_mismatch(state, expected) or _fusion_mismatch(state, expected)
     if fusion_mismatch:
         raise InputError(f"{path} does not fit the network {type(network).__name__}: {fusion_mismatch}.")
     if missing or unexpected or mismatched:
@@ -111,6 +112,9 @@ def load_model_weights(network: nn.Module, path: str | os.PathLike, key: str | N
 _FIRST_ENCODER_LAYER = "swinViT.patch_embed.proj.weight"
 _FUSION_PROJECTIONS = "fusion_projections."
 _MISSING_MODALITIES = "missing_modalities."
+_TOKEN_HEAD = "token_head."
+_ATTENTION_POOL = "pool."
+_SKIP_FIRST_LAYER = "convolution_skip.layer.conv1.conv.weight"
 
 
 def _fusion_of(state: dict) -> str | None:
@@ -150,6 +154,37 @@ def fusion_of_weights(state: object) -> dict[str, str]:
         raise InputError(f"these weights have no {_FIRST_ENCODER_LAYER!r} tensor, so their fusion cannot be read: "
                          "they are not a Swin segmentation or classification model of the bundles.")
     return {"fusion": fusion} if fusion == "early" else {"fusion": fusion, "fusion_mode": _late_fusion_mode(state)}
+
+
+def _readout_of(state: dict) -> dict[str, str] | None:
+    """The classification keys a token read-out's weights were trained with: ``readout`` (``attention``, or
+    ``max or lse``, which share their weights) and ``readout_convolution_skip`` (from the skip block's input channels);
+    ``None`` for a network without token read-out."""
+    if not any(name.startswith(_TOKEN_HEAD) for name in state):
+        return None
+    skip = state.get(_SKIP_FIRST_LAYER)
+    return {"readout": "attention" if any(name.startswith(_ATTENTION_POOL) for name in state) else "max or lse",
+            "readout_convolution_skip": "none" if not isinstance(skip, torch.Tensor)
+            else "per_modality" if skip.shape[1] == 1 else "cross_modal"}
+
+
+def _readout_mismatch(state: dict, expected: dict) -> str | None:
+    """Why a classifier's weights of one read-out (the ``mean`` read-out or a token read-out with its convolutional
+    skip) cannot load into a network of another, in the bundle's keys; ``None`` when they agree."""
+    saved, built = _readout_of(state), _readout_of(expected)
+    if saved is None and built is None:
+        return None
+    if saved is None or built is None:
+        held = "the mean read-out" if saved is None else f"a token read-out (readout {saved['readout']})"
+        builds = "the mean read-out" if built is None else f"a token read-out (readout {built['readout']})"
+        advice = "'mean'" if saved is None else "'attention'" if saved["readout"] == "attention" else "'max' or 'lse'"
+        return (f"the file holds a classifier with {held} but the configuration builds one with {builds}; set readout "
+                f"to {advice} to use these weights")
+    for key in ("readout", "readout_convolution_skip"):
+        if saved[key] != built[key]:
+            return (f"the file holds a token read-out with {key} {saved[key]!r} but the configuration builds one with "
+                    f"{key} {built[key]!r}; set {key} to {saved[key]!r} to use these weights")
+    return None
 
 
 def _fusion_mismatch(state: dict, expected: dict) -> str | None:

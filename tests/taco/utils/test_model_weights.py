@@ -3,7 +3,7 @@ import torch
 from monai.networks.nets import SwinUNETR
 from torch import nn
 
-from taco.networks import LateFusionSwinUNETR
+from taco.networks import LateFusionSwinUNETR, SwinClassifier, TokenMILClassifier
 from taco.utils import fusion_of_weights, load_model_weights, strip_prefixes
 
 
@@ -75,6 +75,34 @@ def test_weights_of_the_other_late_fusion_mode_are_named(tmp_path, saved, built)
                                          f"'{built}'; set fusion_mode to '{saved}'"):
         load_model_weights(network(built), tmp_path / "model.pt")
     assert load_model_weights(network(saved), tmp_path / "model.pt") is not None
+
+
+def _classifier(readout, skip="cross_modal"):
+    architecture = {"feature_size": 12, "depths": (1, 1, 1, 1), "num_heads": (1, 1, 2, 2), "window_size": 4}
+    if readout == "mean":
+        return SwinClassifier(4, 2, **architecture)
+    return TokenMILClassifier(4, 2, readout=readout, convolution_skip=skip, **architecture)
+
+
+@pytest.mark.parametrize("saved, built, message", [
+    (("attention",), ("mean",),
+     "holds a classifier with a token read-out \\(readout attention\\) but the configuration builds one with the mean "
+     "read-out; set readout to 'attention'"),
+    (("mean",), ("max",), "holds a classifier with the mean read-out .* set readout to 'mean'"),
+    (("lse",), ("attention",), "token read-out with readout 'max or lse' .* with readout 'attention'"),
+    (("attention", "per_modality"), ("attention", "cross_modal"),
+     "readout_convolution_skip 'per_modality' but the configuration builds one with readout_convolution_skip "
+     "'cross_modal'; set readout_convolution_skip to 'per_modality'"),
+    (("max", "none"), ("max", "per_modality"),
+     "readout_convolution_skip 'none' .* set readout_convolution_skip to 'none'"),
+])
+def test_classifier_weights_of_another_read_out_name_the_key_to_set(tmp_path, saved, built, message):
+    torch.save(_classifier(*saved).state_dict(), tmp_path / "model.pt")
+    with pytest.raises(ValueError, match=message):
+        load_model_weights(_classifier(*built), tmp_path / "model.pt")
+    assert load_model_weights(_classifier(*saved), tmp_path / "model.pt") is not None
+    if saved[0] == "lse":  # max and lse share their weights
+        assert load_model_weights(_classifier("max", *saved[1:]), tmp_path / "model.pt") is not None
 
 
 @pytest.mark.parametrize("fusion_mode", ["mean", "mean_var", "modality_aware"])
