@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+import nibabel as nib
+import numpy as np
 import pytest
 from monai.bundle import ConfigParser
 
@@ -11,10 +13,13 @@ BUNDLES = Path(__file__).resolve().parents[2] / "bundles"
 
 @pytest.fixture
 def dataset_dir(tmp_path):
-    """A datalist of 20 training (every 4th of class 1), 2 validation and 4 test subjects over empty files."""
+    """A datalist of 20 training (every 4th of class 1, every 2nd with a tumour in its label), 2 validation and 4
+    test subjects over empty image files and 4^3 label files."""
     def item(name, class_label):
-        for suffix in ("image", "label"):
-            (tmp_path / f"{name}_{suffix}.nii.gz").touch()
+        (tmp_path / f"{name}_image.nii.gz").touch()
+        label = np.zeros((4, 4, 4), dtype=np.uint8)
+        label[1, 1, 1] = int(name[-1]) % 2
+        nib.save(nib.Nifti1Image(label, np.eye(4)), tmp_path / f"{name}_label.nii.gz")
         return {"subject": name, "image": [f"{name}_image.nii.gz"], "label": f"{name}_label.nii.gz",
                 "class_label": class_label}
 
@@ -58,6 +63,12 @@ def test_subset_follows_the_seed(dataset_dir):
     assert any(subjects(seed) != subjects(0) for seed in range(1, 5))
 
 
+def test_segmentation_subset_always_holds_a_subject_with_a_tumour(dataset_dir):
+    for seed in range(6):
+        data = parsed("taco_seg_finetune", dataset_dir, "train#dataset#data", label_fraction=0.1, seed=seed)
+        assert sorted(int(item["subject"][-1]) % 2 for item in data) == [0, 1]  # one with a tumour, one without
+
+
 def test_classification_subset_keeps_both_classes(dataset_dir):
     for seed in range(4):
         data = parsed("taco_cls_finetune", dataset_dir, "train#dataset#data", label_fraction=0.1, seed=seed)
@@ -70,7 +81,7 @@ def test_a_label_fraction_trains_as_many_steps_as_all_the_labels(bundle, dataset
     """20 training subjects in batches of 2: 10 steps an epoch on 2 subjects as on 20 (fewer subjects, not fewer
     steps); the trainer runs that many, and steps_per_epoch sets another number."""
     trainer = parsed(bundle, dataset_dir, "train#trainer", label_fraction=fraction, batch_size=2, device="cpu",
-                     dataset_type="plain")  # the files are empty: nothing is read
+                     dataset_type="plain")  # the images are empty: nothing is read
     assert trainer.state.epoch_length == 10
     assert len(trainer.data_loader.dataset) == (2 if fraction == 0.1 else 20)
     assert parsed(bundle, dataset_dir, "epoch_length", label_fraction=fraction, batch_size=2, steps_per_epoch=4) == 4

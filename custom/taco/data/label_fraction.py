@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
+
+import nibabel as nib
+import numpy as np
 
 from taco.utils.distributed import world_size
 from taco.utils.input_errors import InputError
 
-__all__ = ["LabelledSubset", "labelled_subset", "steps_per_epoch"]
+__all__ = ["LabelledSubset", "label_has_foreground", "labelled_subset", "steps_per_epoch"]
 
 
 class LabelledSubset(list):
@@ -22,8 +25,23 @@ class LabelledSubset(list):
         self.split_size = int(split_size)
 
 
+def label_has_foreground(item: dict[str, Any], key: str = "label") -> bool:
+    """Whether the item's label file marks any voxel (a tumour, for the segmentation bundle): what a segmentation
+    label fraction is stratified by, so that a few labelled subjects are not all tumour-free.
+
+    Raises:
+        ValueError: the file cannot be read (the subject and the file named).
+    """
+    path = item[key]
+    try:
+        return bool(np.any(np.asanyarray(nib.load(path).dataobj) > 0))
+    except Exception as error:
+        raise InputError(f"subject {item.get('subject', '?')!r}: cannot read its {key} file {path} "
+                         f"({error}).") from error
+
+
 def labelled_subset(items: Sequence[dict[str, Any]], fraction: float, seed: int,
-                    stratify_key: str | None = None) -> LabelledSubset:
+                    stratify_key: str | Callable[[dict[str, Any]], Hashable] | None = None) -> LabelledSubset:
     """``fraction`` of ``items`` (rounded, at least one), drawn with ``seed``, in their datalist order, as a
     :class:`LabelledSubset` that knows ``len(items)``.
 
@@ -36,7 +54,8 @@ def labelled_subset(items: Sequence[dict[str, Any]], fraction: float, seed: int,
         items: the training items of a datalist.
         fraction: in ``(0, 1]``; 1 returns all items.
         seed: seeds the draw.
-        stratify_key: item key whose values are kept in proportion; None draws from all items at once.
+        stratify_key: item key whose values are kept in proportion, or a function of the item giving that value
+            (e.g. :func:`label_has_foreground`, read only when ``fraction < 1``); None draws from all items at once.
 
     Raises:
         ValueError: ``fraction`` outside ``(0, 1]`` (named as the config key ``label_fraction``),
@@ -48,9 +67,11 @@ def labelled_subset(items: Sequence[dict[str, Any]], fraction: float, seed: int,
         return LabelledSubset(items, len(items))
     groups: dict[Any, list[int]] = {}
     for index, item in enumerate(items):
-        if stratify_key is not None and stratify_key not in item:
+        if isinstance(stratify_key, str) and stratify_key not in item:
             raise InputError(f"training item {item.get('subject', index)!r} has no {stratify_key!r} to stratify by.")
-        groups.setdefault(item[stratify_key] if stratify_key is not None else None, []).append(index)
+        value = (None if stratify_key is None else item[stratify_key] if isinstance(stratify_key, str)
+                 else stratify_key(item))
+        groups.setdefault(value, []).append(index)
     rng = random.Random(seed)
     for indices in groups.values():
         rng.shuffle(indices)

@@ -1,8 +1,10 @@
 """The seeded labelled subset for label-efficiency fine-tuning."""
 
+import nibabel as nib
+import numpy as np
 import pytest
 
-from taco.data import labelled_subset, steps_per_epoch
+from taco.data import label_has_foreground, labelled_subset, steps_per_epoch
 
 
 def items(num_subjects, classes=(0, 1)):
@@ -50,6 +52,30 @@ def test_one_subject_cannot_hold_both_classes():
 def test_fraction_outside_zero_one_names_the_config_key(fraction):
     with pytest.raises(ValueError, match="'label_fraction' must be in"):
         labelled_subset(items(4), fraction, seed=0)
+
+
+def test_a_segmentation_subset_by_tumour_presence_is_never_all_tumour_free(tmp_path):
+    """10 % of 18 subjects, half of them without tumour: unstratified, some seed draws two tumour-free subjects
+    (the segmentation model then learns to predict nothing); stratified by the label file, every draw has one."""
+    data = []
+    for index in range(18):
+        label = np.zeros((4, 4, 4), dtype=np.uint8)
+        label[1, 1, 1] = 2 if index % 2 else 0
+        nib.save(nib.Nifti1Image(label, np.eye(4)), tmp_path / f"s{index:02d}_seg.nii.gz")
+        data.append({"subject": f"s{index:02d}", "label": str(tmp_path / f"s{index:02d}_seg.nii.gz")})
+    tumour = {item["subject"] for item in data if label_has_foreground(item)}
+    assert len(tumour) == 9
+    plain = [names(labelled_subset(data, 0.1, seed=seed)) for seed in range(20)]
+    assert any(not set(draw) & tumour for draw in plain), "the test needs a seed whose plain draw has no tumour"
+    for seed in range(20):
+        draw = names(labelled_subset(data, 0.1, seed=seed, stratify_key=label_has_foreground))
+        assert len(draw) == 2 and len(set(draw) & tumour) == 1
+
+
+def test_an_unreadable_label_file_names_the_subject_and_the_file(tmp_path):
+    (tmp_path / "bad_seg.nii.gz").write_bytes(b"not nifti")
+    with pytest.raises(ValueError, match=r"subject 's07': cannot read its label file .*bad_seg.nii.gz"):
+        label_has_foreground({"subject": "s07", "label": str(tmp_path / "bad_seg.nii.gz")})
 
 
 def test_missing_stratify_key_names_the_subject():
