@@ -56,11 +56,13 @@ def test_pretraining_on_two_ranks_with_cross_rank_pairs(demo_datalist, tmp_path)
 
 
 @pytest.mark.parametrize("bundle, overrides", [
-    ("taco_seg_finetune", {}), ("taco_cls_finetune", {}),
+    ("taco_seg_finetune", {}),
+    # a token read-out at stage 1: the encoder's later stages take no part in the loss
+    ("taco_cls_finetune", {"readout": "feature_max", "readout_stage": 1}),
     # late fusion: each rank keeps other modalities, and the shared encoder, the fusion's vectors of absent modalities
     # and the second (consistency) decoding still give every rank the same gradient
     ("taco_seg_finetune", {"fusion": "late", "fusion_mode": "modality_aware", "full_modality_prob": 0.5,
-                           "consistency_weight": 0.5})], ids=["seg", "cls", "seg-late"])
+                           "consistency_weight": 0.5})], ids=["seg", "cls-tokens", "seg-late"])
 def test_fine_tuning_on_two_ranks(bundle, overrides, demo_datalist, pretrained_encoder, tmp_path):
     root = tmp_path / bundle
     torchrun(bundle, ["train.json", "demo.json", "multi_gpu_train.json"], tmp_path, bundle_root=root,
@@ -68,9 +70,9 @@ def test_fine_tuning_on_two_ranks(bundle, overrides, demo_datalist, pretrained_e
              validation_key="test", **TINY, **overrides)  # DistributedSampler: >= 1 validation subject per rank
     assert_same_weights_on_both_ranks(root / "runs")
     trained = torch.load(root / "runs" / "rank0.pt", weights_only=True)
-    # the late-fusion network's encoder takes one modality at a time
+    # the late-fusion network's and the token read-out's encoder take one modality at a time
     input_channels = trained["swinViT.patch_embed.proj.weight"].shape[1]
-    assert input_channels == (1 if overrides.get("fusion") == "late" else 4)
+    assert input_channels == (1 if overrides.get("fusion") == "late" or "readout" in overrides else 4)
     # the handlers disabled on rank 1 (_disabled_: @is_not_main_process) are the file writers
     assert (root / "models" / "model.pt").is_file()
     writers = {path.name.split(".")[-2] for path in (root / "runs" / "tensorboard").iterdir()}

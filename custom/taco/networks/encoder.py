@@ -12,8 +12,8 @@ from torch import nn
 
 from taco.utils.input_errors import InputError
 
-__all__ = ["NUM_STAGES", "REFERENCE_WINDOW_SIZE", "encoder_architecture", "stage_channels", "swin_encoder",
-           "window_size_of"]
+__all__ = ["NUM_STAGES", "REFERENCE_WINDOW_SIZE", "encoder_architecture", "encoder_stage", "stage_channels",
+           "swin_encoder", "window_size_of"]
 
 NUM_STAGES = 5  # patch embedding output and the four Swin stages
 
@@ -43,6 +43,33 @@ def swin_encoder(in_channels: int = 1, feature_size: int = 48, depths: Sequence[
     return SwinUNETR(in_channels=in_channels, out_channels=1, feature_size=feature_size, depths=depths,
                      num_heads=num_heads, window_size=window_size, use_checkpoint=use_checkpoint,
                      use_v2=use_v2).swinViT
+
+
+def encoder_stage(encoder: nn.Module, images: torch.Tensor, stage: int, normalize: bool = True) -> torch.Tensor:
+    """The feature map of one stage of a :func:`swin_encoder`, computing no stage after it.
+
+    Equal to ``encoder(images, normalize)[stage]`` (MONAI's ``SwinTransformer.forward`` runs every stage), at a
+    fraction of the cost for an early stage: a token read-out at stage 1 of the demo architecture skips about half
+    of the encoder's compute. The stages after ``stage`` then take no part in the loss (under
+    ``DistributedDataParallel``, ``find_unused_parameters``).
+
+    Args:
+        encoder: ``SwinUNETR(...).swinViT``.
+        images: ``(B, C, D, H, W)``, sides divisible by 32.
+        stage: 0 (patch embedding, 1/2 of the input) ... 4 (deepest, 1/32).
+        normalize: layer-normalise the output channels, as ``SwinUNETR`` does.
+
+    Returns:
+        ``(B, feature_size * 2**stage, D / 2**(stage+1), H / ..., W / ...)``.
+    """
+    if not 0 <= stage < NUM_STAGES:
+        raise InputError(f"stage must be in [0, {NUM_STAGES - 1}], got {stage}.")
+    features = encoder.pos_drop(encoder.patch_embed(images))
+    for index in range(1, stage + 1):
+        if encoder.use_v2:
+            features = getattr(encoder, f"layers{index}c")[0](features.contiguous())
+        features = getattr(encoder, f"layers{index}")[0](features.contiguous())
+    return encoder.proj_out(features, normalize)
 
 
 def stage_channels(feature_size: int, stage: int) -> int:

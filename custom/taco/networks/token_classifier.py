@@ -15,19 +15,20 @@ import torch
 from monai.networks.blocks import UnetrBasicBlock
 from torch import nn
 
-from taco.networks.encoder import NUM_STAGES, REFERENCE_WINDOW_SIZE, stage_channels, swin_encoder
+from taco.networks.encoder import NUM_STAGES, REFERENCE_WINDOW_SIZE, encoder_stage, stage_channels, swin_encoder
 from taco.networks.modality_fusion import (FUSION_TYPES, present_modalities, presence_mask, scatter_modalities,
                                            select_fusion_network)
 from taco.networks.tokens import spatial_tokens
 from taco.utils.input_errors import InputError
 
 __all__ = ["CONVOLUTION_SKIPS", "READOUTS", "TOKEN_READOUTS", "GatedAttentionPooling", "TokenEvidence",
-           "TokenMILClassifier", "pool_token_logits", "select_classifier"]
+           "TokenMILClassifier", "max_pool_token_features", "pool_token_logits", "select_classifier"]
 
-READOUTS = ("mean", "attention", "max", "lse")
+READOUTS = ("mean", "attention", "feature_max", "max", "lse")
 """How a classifier reads a subject out of the encoder: ``mean``: the deepest features averaged over the input (the
 subject-level protocol of BrainMVP, :class:`~taco.networks.SwinClassifier`); the token read-outs of
-:class:`TokenMILClassifier`: ``attention`` (gated attention pooling of the token features), ``max`` and ``lse``
+:class:`TokenMILClassifier`: ``attention`` (gated attention pooling of the token features), ``feature_max`` (each
+token feature's maximum over the bag, then a linear classifier: a CNN's global max pooling), ``max`` and ``lse``
 (maximum and log-mean-exp over per-token class logits)."""
 TOKEN_READOUTS = READOUTS[1:]
 CONVOLUTION_SKIPS = ("none", "per_modality", "cross_modal")
@@ -36,7 +37,9 @@ CONVOLUTION_SKIPS = ("none", "per_modality", "cross_modal")
 ``feature_size`` out), max-pooled onto its tokens; ``cross_modal``: the stacked modalities through one such block
 (``M`` channels in, ``M * feature_size`` out, so the tokens are as wide as with ``per_modality``), so a voxel's
 contrasts between modalities (bright on T1ce and not on T1) form before the pooling takes each token's maximum; it
-costs about ``M`` times the full-resolution compute and ``M^2`` times the parameters of ``per_modality``."""
+costs about ``M`` times the full-resolution compute and ``M^2`` times the parameters of ``per_modality``. (A
+``feature_size``-wide cross-modal block, a quarter of that compute, scored AUC 0.815 against 0.969 on a selection set
+with the ``feature_max`` read-out.)"""
 
 
 class TokenEvidence(NamedTuple):
@@ -45,7 +48,8 @@ class TokenEvidence(NamedTuple):
     Attributes:
         logits: ``(B, K)`` class logits of each subject.
         weights: ``(B, T)`` each token's share of the decision, summing to 1 over the subject's foreground tokens
-            (0 elsewhere): the attention weights, or for ``max``/``lse`` the softmax over tokens of the predicted
+            (0 elsewhere): the attention weights, for ``feature_max`` each token's part in the predicted class's margin
+            (:func:`max_pool_token_features`), or for ``max``/``lse`` the softmax over tokens of the predicted
             class's token logits (the gradient weights of log-sum-exp).
         valid: ``(B, T)`` bool, the tokens that took part (those covering foreground).
         grid: ``(d, h, w)`` token grid; token ``t`` is voxel ``t`` of it in C order.
@@ -78,6 +82,35 @@ class GatedAttentionPooling(nn.Module):
         scores = self.score(torch.tanh(self.value(tokens)) * torch.sigmoid(self.gate(tokens))).squeeze(-1)
         weights = scores.masked_fill(~valid, float("-inf")).softmax(dim=1)
         return torch.einsum("bt,btc->bc", weights, tokens), weights
+
+
+def max_pool_token_features(hidden: torch.Tensor, valid: torch.Tensor,
+                            classifier: nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
+    """A bag's class logits from the maximum of each token feature over the bag (global max pooling), and each
+    token's share of the decision.
+
+    A token's share is its part in the predicted class's margin: the features ``c`` whose maximum it holds, each
+    contributing ``h_tc * (W_kc - mean_j W_jc)`` for the predicted class ``k`` (the gradient-times-input of the
+    margin), the positive parts summed and normalised over the bag; a bag without positive part spreads it uniformly
+    over its valid tokens.
+
+    Args:
+        hidden: ``(B, T, C)`` per-token features.
+        valid: ``(B, T)`` bool, the tokens that take part (at least one per bag).
+        classifier: the linear layer ``C -> K``.
+
+    Returns:
+        ``(B, K)`` bag logits and ``(B, T)`` weights (0 on invalid tokens).
+    """
+    masked = hidden.masked_fill(~valid.unsqueeze(-1), float("-inf"))
+    pooled, winner = masked.max(dim=1)                                                      # (B, C)
+    logits = classifier(pooled)
+    weight = classifier.weight[logits.argmax(dim=1)] - classifier.weight.mean(dim=0)          # (B, C) margin direction
+    held = nn.functional.one_hot(winner, hidden.shape[1]).to(hidden.dtype)                  # (B, C, T)
+    share = torch.einsum("bct,bc->bt", held, (pooled * weight).detach()).clamp(min=0)
+    uniform = valid.to(hidden.dtype) / valid.sum(dim=1, keepdim=True)
+    total = share.sum(dim=1, keepdim=True)
+    return logits, torch.where(total > 0, share / total.clamp(min=torch.finfo(share.dtype).tiny), uniform)
 
 
 def pool_token_logits(logits: torch.Tensor, valid: torch.Tensor, readout: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,7 +156,9 @@ class TokenMILClassifier(nn.Module):
     per-token MLP
     maps them to ``hidden_channels``, and the bag of all the subject's tokens that cover foreground (a non-zero voxel
     in some modality) is read out by ``readout``: gated attention pooling and a linear classifier (``attention``), or
-    a linear per-token classifier pooled by ``max`` or ``lse`` (:func:`pool_token_logits`). The input is the subject's
+    the maximum of each token feature over the bag and a linear classifier (``feature_max``,
+    :func:`max_pool_token_features`: a CNN's global max pooling), or a linear per-token classifier pooled by ``max``
+    or ``lse`` (:func:`pool_token_logits`). The input is the subject's
     whole brain (the bundle crops the foreground and pads it to ``roi_size``), so a small lesion is a few tokens of
     the bag, not a share of a crop.
 
@@ -189,7 +224,7 @@ class TokenMILClassifier(nn.Module):
         mask = presence_mask(images, mask)
         present = torch.where(mask[:, :, None, None, None], images, torch.zeros_like(images))  # absent ones 0
         single, index = present_modalities(images, mask)  # absent modalities never reach the encoder
-        encoded = self.swinViT(single, normalize=True)[self.token_stage]                   # (P, C, d, h, w)
+        encoded = encoder_stage(self.swinViT, single, self.token_stage)                    # (P, C, d, h, w)
         grid = tuple(int(side) for side in encoded.shape[2:])
         if self.skip_mode == "per_modality":
             # each voxel's own intensities, at full resolution, their strongest response in each token's patch
@@ -209,6 +244,8 @@ class TokenMILClassifier(nn.Module):
         if self.pool is not None:
             pooled, weights = self.pool(hidden, valid)
             logits = self.classifier(pooled)
+        elif self.readout == "feature_max":
+            logits, weights = max_pool_token_features(hidden, valid, self.classifier)
         else:
             logits, weights = pool_token_logits(self.classifier(hidden), valid, self.readout)
         return TokenEvidence(logits, weights, valid, grid)

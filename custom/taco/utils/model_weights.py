@@ -158,12 +158,13 @@ def fusion_of_weights(state: object) -> dict[str, str]:
 
 def _readout_of(state: dict) -> dict[str, str] | None:
     """The classification keys a token read-out's weights were trained with: ``readout`` (``attention``, or
-    ``max or lse``, which share their weights) and ``readout_convolution_skip`` (from the skip block's input channels);
-    ``None`` for a network without token read-out."""
+    ``feature_max, max or lse``, which share their weights) and ``readout_convolution_skip`` (from the skip block's
+    input channels); ``None`` for a network without token read-out."""
     if not any(name.startswith(_TOKEN_HEAD) for name in state):
         return None
     skip = state.get(_SKIP_FIRST_LAYER)
-    return {"readout": "attention" if any(name.startswith(_ATTENTION_POOL) for name in state) else "max or lse",
+    pooled = any(name.startswith(_ATTENTION_POOL) for name in state)
+    return {"readout": "attention" if pooled else "feature_max, max or lse",
             "readout_convolution_skip": "none" if not isinstance(skip, torch.Tensor)
             else "per_modality" if skip.shape[1] == 1 else "cross_modal"}
 
@@ -177,7 +178,8 @@ def _readout_mismatch(state: dict, expected: dict) -> str | None:
     if saved is None or built is None:
         held = "the mean read-out" if saved is None else f"a token read-out (readout {saved['readout']})"
         builds = "the mean read-out" if built is None else f"a token read-out (readout {built['readout']})"
-        advice = "'mean'" if saved is None else "'attention'" if saved["readout"] == "attention" else "'max' or 'lse'"
+        advice = ("'mean'" if saved is None else "'attention'" if saved["readout"] == "attention"
+                  else "'feature_max', 'max' or 'lse'")
         return (f"the file holds a classifier with {held} but the configuration builds one with {builds}; set readout "
                 f"to {advice} to use these weights")
     for key in ("readout", "readout_convolution_skip"):

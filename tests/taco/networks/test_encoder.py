@@ -4,7 +4,8 @@ import pytest
 import torch
 from monai.networks.nets import SwinUNETR
 
-from taco.networks import NUM_STAGES, REFERENCE_WINDOW_SIZE, stage_channels, swin_encoder, window_size_of
+from taco.networks import NUM_STAGES, REFERENCE_WINDOW_SIZE, encoder_stage, stage_channels, swin_encoder, window_size_of
+from taco.utils import InputError
 
 
 def test_five_feature_maps_at_half_to_a_thirty_second_of_the_input_with_the_stage_channels():
@@ -15,6 +16,24 @@ def test_five_feature_maps_at_half_to_a_thirty_second_of_the_input_with_the_stag
     for stage, feature_map in enumerate(features):
         scale = 2 ** (stage + 1)
         assert feature_map.shape == (1, stage_channels(12, stage), 32 // scale, 64 // scale, 32 // scale)
+
+
+@pytest.mark.parametrize("use_v2", [True, False])
+def test_one_stage_equals_that_stage_of_the_full_forward_and_runs_no_later_stage(use_v2):
+    torch.manual_seed(0)
+    encoder = swin_encoder(feature_size=12, depths=(1, 1, 1, 1), num_heads=(1, 2, 2, 4), window_size=4,
+                           use_v2=use_v2).eval()
+    images = torch.randn(2, 1, 32, 32, 32)
+    with torch.no_grad():
+        full = encoder(images, normalize=True)
+        for stage in range(NUM_STAGES):
+            torch.testing.assert_close(encoder_stage(encoder, images, stage), full[stage])
+        torch.testing.assert_close(encoder_stage(encoder, images, 2, normalize=False), encoder(images, False)[2])
+    encoder_stage(encoder.train(), images, 1).sum().backward()
+    assert encoder.layers1[0].blocks[0].attn.qkv.weight.grad is not None
+    assert all(parameter.grad is None for parameter in encoder.layers2.parameters()), "stage 2 ran"
+    with pytest.raises(InputError, match=r"stage must be in \[0, 4\], got 5"):
+        encoder_stage(encoder, images, 5)
 
 
 def test_arguments_reach_swin_unetr_so_weights_load_strictly_into_its_encoder():

@@ -4,8 +4,9 @@ showed what kept, absent modalities ignored, the pre-trained encoder loaded stri
 import pytest
 import torch
 
-from taco.networks import (CONVOLUTION_SKIPS, GatedAttentionPooling, SwinClassifier, TokenMILClassifier,
-                           pool_token_logits, select_classifier, swin_encoder)
+from taco.networks import (CONVOLUTION_SKIPS, TOKEN_READOUTS, GatedAttentionPooling, SwinClassifier,
+                           TokenMILClassifier, max_pool_token_features, pool_token_logits, select_classifier,
+                           swin_encoder)
 from taco.utils import InputError
 
 ARCHITECTURE = {"feature_size": 12, "depths": (1, 1, 1, 1), "num_heads": (1, 1, 2, 2), "window_size": 4}
@@ -56,13 +57,71 @@ def test_token_logits_pool_like_a_loop(readout):
         assert not weights[bag][~valid[bag]].any()
 
 
-@pytest.mark.parametrize("readout", ["attention", "max", "lse"])
+def test_feature_max_pools_like_a_loop_and_credits_the_tokens_holding_the_maxima():
+    torch.manual_seed(3)
+    classifier = torch.nn.Linear(5, 3)
+    hidden, valid = torch.randn(2, 6, 5), torch.ones(2, 6, dtype=torch.bool)
+    valid[1, 4:] = False
+    hidden[1, 4:] = 100.0  # invalid tokens hold the largest values: they must not count
+    logits, weights = max_pool_token_features(hidden, valid, classifier)
+    for bag in range(2):
+        kept = [t for t in range(6) if valid[bag, t]]
+        pooled = torch.tensor([max(float(hidden[bag, t, c]) for t in kept) for c in range(5)])
+        torch.testing.assert_close(logits[bag], classifier(pooled))
+        k = int(logits[bag].argmax())
+        margin = classifier.weight[k] - classifier.weight.mean(dim=0)
+        part = torch.zeros(6)
+        for c in range(5):
+            holder = max(kept, key=lambda t: float(hidden[bag, t, c]))
+            part[holder] += float(pooled[c] * margin[c])
+        part = part.clamp(min=0)
+        expected = part / part.sum() if part.sum() > 0 else valid[bag].float() / valid[bag].sum()
+        torch.testing.assert_close(weights[bag], expected.detach())
+
+
+def test_feature_max_without_positive_evidence_spreads_the_share_over_the_valid_tokens():
+    classifier = torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        classifier.weight.zero_()  # no feature moves the margin
+    valid = torch.tensor([[True, True, False, True]])
+    _, weights = max_pool_token_features(torch.randn(1, 4, 2), valid, classifier)
+    torch.testing.assert_close(weights, torch.tensor([[1 / 3, 1 / 3, 0.0, 1 / 3]]))
+
+
+def pool(readout, hidden, valid):
+    """A bag's logits and weights from ``(B, T, C)`` per-token features by each token read-out's own pooling."""
+    torch.manual_seed(4)
+    classifier = torch.nn.Linear(hidden.shape[-1], 2)
+    if readout == "attention":
+        pooled, weights = GatedAttentionPooling(hidden.shape[-1], 4)(hidden, valid)
+        return classifier(pooled), weights
+    if readout == "feature_max":
+        return max_pool_token_features(hidden, valid, classifier)
+    return pool_token_logits(classifier(hidden), valid, readout)
+
+
+@pytest.mark.parametrize("readout", TOKEN_READOUTS)
+def test_every_read_out_ignores_the_order_of_the_bag_and_reads_a_single_token_bag(readout):
+    hidden, valid = torch.randn(2, 9, 6, generator=torch.Generator().manual_seed(5)), torch.ones(2, 9, dtype=torch.bool)
+    valid[0, 7:] = False
+    order = torch.randperm(9, generator=torch.Generator().manual_seed(6))
+    logits, weights = pool(readout, hidden, valid)
+    shuffled_logits, shuffled_weights = pool(readout, hidden[:, order], valid[:, order])
+    torch.testing.assert_close(shuffled_logits, logits)
+    torch.testing.assert_close(shuffled_weights, weights[:, order])
+    single_logits, single_weights = pool(readout, hidden[:, :1], valid[:, :1])
+    assert single_logits.shape == (2, 2) and torch.isfinite(single_logits).all()
+    torch.testing.assert_close(single_weights, torch.ones(2, 1))
+
+
+@pytest.mark.parametrize("readout", TOKEN_READOUTS)
 def test_every_read_out_weighs_the_foreground_tokens_only(readout):
     evidence = network(readout).evidence(brain())
     assert evidence.logits.shape == (2, 2) and evidence.grid == (4, 4, 4)
     weights = evidence.weights.view(2, 4, 4, 4)
     torch.testing.assert_close(weights.sum(dim=(1, 2, 3)), torch.ones(2))
-    assert weights[:, :2, :2, :2].gt(0).all(), "every foreground token takes part"
+    if readout != "feature_max":  # feature_max credits the tokens holding a feature's maximum, not all of them
+        assert weights[:, :2, :2, :2].gt(0).all(), "every foreground token takes part"
     weights[:, :2, :2, :2] = 0
     assert not weights.any(), "a background token got weight"
 
@@ -94,16 +153,18 @@ def test_the_pretrained_encoder_loads_strictly_and_gradients_reach_it():
     assert model.swinViT.patch_embed.proj.weight.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("skip", CONVOLUTION_SKIPS)
-def test_traced_it_keeps_its_output(skip):
-    model, images = network(convolution_skip=skip), brain()
+@pytest.mark.parametrize("readout, skip", [("attention", skip) for skip in CONVOLUTION_SKIPS] +
+                         [("feature_max", "cross_modal")])
+def test_traced_it_keeps_its_output(readout, skip):
+    model, images = network(readout, convolution_skip=skip), brain()
     traced = torch.jit.trace(model, (images,))
     torch.testing.assert_close(traced(brain(seed=3)), model(brain(seed=3)))
 
 
 def test_bad_settings_name_the_key_and_the_choices():
-    with pytest.raises(InputError, match=r"config key 'readout' must be one of \('mean', 'attention', 'max', 'lse'\) "
-                                         r"\(\('attention', 'max', 'lse'\) for this network\), got 'mean'"):
+    with pytest.raises(InputError, match=r"config key 'readout' must be one of \('mean', 'attention', 'feature_max', "
+                                         r"'max', 'lse'\) \(\('attention', 'feature_max', 'max', 'lse'\) for this "
+                                         r"network\), got 'mean'"):
         network("mean")
     with pytest.raises(InputError, match=r"config key 'readout_stage' must be one of \[0, 1, 2, 3, 4\].*got 5"):
         TokenMILClassifier(4, 2, token_stage=5, **ARCHITECTURE)

@@ -89,7 +89,7 @@ def _classifier(readout, skip="cross_modal"):
      "holds a classifier with a token read-out \\(readout attention\\) but the configuration builds one with the mean "
      "read-out; set readout to 'attention'"),
     (("mean",), ("max",), "holds a classifier with the mean read-out .* set readout to 'mean'"),
-    (("lse",), ("attention",), "token read-out with readout 'max or lse' .* with readout 'attention'"),
+    (("lse",), ("attention",), "token read-out with readout 'feature_max, max or lse' .* with readout 'attention'"),
     (("attention", "per_modality"), ("attention", "cross_modal"),
      "readout_convolution_skip 'per_modality' but the configuration builds one with readout_convolution_skip "
      "'cross_modal'; set readout_convolution_skip to 'per_modality'"),
@@ -101,8 +101,9 @@ def test_classifier_weights_of_another_read_out_name_the_key_to_set(tmp_path, sa
     with pytest.raises(ValueError, match=message):
         load_model_weights(_classifier(*built), tmp_path / "model.pt")
     assert load_model_weights(_classifier(*saved), tmp_path / "model.pt") is not None
-    if saved[0] == "lse":  # max and lse share their weights
-        assert load_model_weights(_classifier("max", *saved[1:]), tmp_path / "model.pt") is not None
+    if saved[0] == "lse":  # feature_max, max and lse share their weights
+        for readout in ("max", "feature_max"):
+            assert load_model_weights(_classifier(readout, *saved[1:]), tmp_path / "model.pt") is not None
 
 
 @pytest.mark.parametrize("fusion_mode", ["mean", "mean_var", "modality_aware"])
