@@ -17,19 +17,34 @@ from tests.bundles.conftest import MICRO, assert_encoder_file_loaded, bundle_wor
 BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "taco_cls_finetune"
 
 
-def test_training_loads_the_pretrained_encoder_and_reports_the_metrics(cls_trained):
+def test_training_loads_the_pretrained_encoder_strictly_and_reports_the_metrics(cls_trained):
     root, output = cls_trained
-    assert "pre-trained encoder from" in output and "1 adapted" in output
+    # the token read-out runs each modality through the 1-channel encoder as pre-trained: nothing adapted
+    assert "pre-trained encoder from" in output and "0 adapted, 0 re-initialised, 0 missing, 0 unexpected" in output
     for metric in ("val_accuracy", "val_auc", "val_f1"):
         assert metric in output
     assert (root / "models" / "model.pt").is_file()
 
 
+def test_the_mean_read_out_adapts_the_first_layer_to_the_stacked_modalities(run_bundle, demo_datalist,
+                                                                           pretrained_encoder, tmp_path):
+    output = run_bundle("taco_cls_finetune", ["train.json", "demo.json"], dataset_dir=demo_datalist.parent,
+                        bundle_root=tmp_path, pretrained_ckpt=pretrained_encoder, readout="mean", **MICRO["cls"])
+    assert "pre-trained encoder from" in output and "1 adapted" in output and "val_auc" in output
+    weights = torch.load(tmp_path / "models" / "model.pt", weights_only=True)
+    assert weights["swinViT.patch_embed.proj.weight"].shape[1] == 4 and not any("token_head" in k for k in weights)
+
+
+@pytest.mark.parametrize("readout, in_channels", [("feature_max", 1), ("mean", 4)])
 def test_initialisation_puts_the_encoder_file_into_the_network(demo_datalist, pretrained_encoder, tmp_path,
-                                                               restore_deterministic_algorithms):
+                                                               restore_deterministic_algorithms, readout, in_channels):
+    """The token read-out's encoder is the file's exactly; the mean read-out's first layer is replicated over the 4
+    stacked modalities."""
     workflow = bundle_workflow("cls", ["train.json", "demo.json"], "train", **MICRO["cls"], bundle_root=str(tmp_path),
-                               dataset_dir=str(demo_datalist.parent), pretrained_ckpt=str(pretrained_encoder))
-    assert_encoder_file_loaded(workflow.parser.get_parsed_content("network_def").swinViT, pretrained_encoder, 4)
+                               dataset_dir=str(demo_datalist.parent), pretrained_ckpt=str(pretrained_encoder),
+                               readout=readout)
+    assert_encoder_file_loaded(workflow.parser.get_parsed_content("network_def").swinViT, pretrained_encoder,
+                               in_channels)
 
 
 def test_evaluation_writes_metrics_and_one_prediction_per_subject(run_bundle, cls_trained, demo_datalist):
@@ -93,7 +108,7 @@ def test_late_fusion_classifies_a_subject_lacking_a_modality_from_its_presence_m
     parser = ConfigParser()
     parser.read_config([str(BUNDLE / "configs" / name) for name in ("inference.json", "demo.json")])
     parser.update({"bundle_root": str(tmp_path), "data_list_file_path": str(datalist), "fusion": "late",
-                   "fusion_mode": "mean_var"})
+                   "fusion_mode": "mean_var", "readout": "mean"})
     network = parser.get_parsed_content("network_def")
     assert isinstance(network, LateFusionSwinClassifier) and network.fusion_mode == "mean_var"
     batch = monai.data.list_data_collate([parser.get_parsed_content("preprocessing")(item)
@@ -108,33 +123,13 @@ def test_late_fusion_classifies_a_subject_lacking_a_modality_from_its_presence_m
     torch.testing.assert_close(logits[:1], alone, rtol=1e-4, atol=1e-4)
 
 
-TOKEN_READOUT = {"readout": "attention", "readout_stage": 1}
-"""The lesion-level read-out the bundle tests run end to end: gated attention over stage-1 tokens."""
-
-
-@pytest.fixture(scope="module")
-def cls_attention_trained(run_bundle, demo_datalist, pretrained_encoder, tmp_path_factory):
-    """``(bundle_root, training log)`` of one demo-profile epoch with the attention read-out."""
-    root = tmp_path_factory.mktemp("cls_attention")
-    output = run_bundle("taco_cls_finetune", ["train.json", "demo.json"], dataset_dir=demo_datalist.parent,
-                        bundle_root=root, pretrained_ckpt=pretrained_encoder, **MICRO["cls"], **TOKEN_READOUT)
-    return root, output
-
-
-def test_the_attention_read_out_trains_from_the_encoder_loaded_strictly(cls_attention_trained):
-    root, output = cls_attention_trained
-    # each modality runs through the 1-channel encoder as pre-trained: every tensor matched, none adapted
-    assert "0 adapted, 0 re-initialised, 0 missing, 0 unexpected" in output and "val_auc" in output
-    assert (root / "models" / "model.pt").is_file()
-
-
-def test_the_attention_read_out_evaluates_and_infers_with_maps_in_the_input_geometry(
-        run_bundle, cls_attention_trained, demo_datalist):
-    root, _ = cls_attention_trained
+def test_the_token_read_out_evaluates_and_infers_with_maps_in_the_input_geometry(run_bundle, cls_trained,
+                                                                              demo_datalist):
+    root, _ = cls_trained
     run_bundle("taco_cls_finetune", ["train.json", "demo.json", "evaluate.json"], dataset_dir=demo_datalist.parent,
-               bundle_root=root, num_workers=0, pixdim=MICRO["cls"]["pixdim"], **TOKEN_READOUT)
+               bundle_root=root, num_workers=0, pixdim=MICRO["cls"]["pixdim"])
     run_bundle("taco_cls_finetune", ["inference.json", "demo.json"], dataset_dir=demo_datalist.parent,
-               bundle_root=root, pixdim=MICRO["cls"]["pixdim"], **TOKEN_READOUT)
+               bundle_root=root, pixdim=MICRO["cls"]["pixdim"])
     test_items = json.loads(demo_datalist.read_text())["test"]
     with open(root / "runs" / "eval" / "attention.csv") as stream:
         shares = list(csv.DictReader(stream))

@@ -73,8 +73,9 @@ CASES = {
                            r"subject 'demo_\d+': 'image' has 3 modalities, the network expects 4"),
     "pickled_checkpoint": Case("taco_seg_finetune", EVALUATE, r"refused to load .*model\.pt: it holds pickled Python "
                                                               r"objects"),
-    "other_architecture": Case("taco_cls_finetune", EVALUATE, r".*model\.pt does not fit the network SwinClassifier "
-                                                              r"\(another architecture"),
+    "other_architecture": Case("taco_cls_finetune", EVALUATE,
+                               r".*model\.pt does not fit the network TokenMILClassifier: the file holds a network "
+                               r"without classification head \(a segmentation model\?\)"),
     "malformed_datalist": Case("taco_pretrain", TRAIN, r"datalist .*datalist\.json is not valid JSON"),
 }
 

@@ -98,7 +98,8 @@ def load_model_weights(network: nn.Module, path: str | os.PathLike, key: str | N
     mismatched = [f"{name}: file {tuple(state[name].shape)} vs network {tuple(tensor.shape)}"
                   for name, tensor in expected.items()
                   if name in state and isinstance(state[name], torch.Tensor) and state[name].shape != tensor.shape]
-    fusion_mismatch = _readout_mismatch(state, expected) or _fusion_mismatch(state, expected)
+    fusion_mismatch = (_task_mismatch(state, expected) or _readout_mismatch(state, expected)
+                       or _fusion_mismatch(state, expected))
     if fusion_mismatch:
         raise InputError(f"{path} does not fit the network {type(network).__name__}: {fusion_mismatch}.")
     if missing or unexpected or mismatched:
@@ -113,6 +114,7 @@ _FIRST_ENCODER_LAYER = "swinViT.patch_embed.proj.weight"
 _FUSION_PROJECTIONS = "fusion_projections."
 _MISSING_MODALITIES = "missing_modalities."
 _TOKEN_HEAD = "token_head."
+_CLASSIFIER_HEAD = "head."
 _ATTENTION_POOL = "pool."
 _SKIP_FIRST_LAYER = "convolution_skip.layer.conv1.conv.weight"
 
@@ -169,9 +171,30 @@ def _readout_of(state: dict) -> dict[str, str] | None:
             else "per_modality" if skip.shape[1] == 1 else "cross_modal"}
 
 
+def _is_classifier(state: dict) -> bool:
+    """Whether ``state`` is a classifier's: a head on pooled features (``head.``, the mean read-out) or on tokens
+    (``token_head.``)."""
+    return any(name.startswith((_CLASSIFIER_HEAD, _TOKEN_HEAD)) for name in state)
+
+
+def _task_mismatch(state: dict, expected: dict) -> str | None:
+    """Why a segmentation network's weights cannot load into a classifier, or a classifier's into a segmentation
+    network; ``None`` when both are classifiers or neither is."""
+    saved, built = _is_classifier(state), _is_classifier(expected)
+    if saved == built:
+        return None
+    kind = {True: "a classifier (a classification head)", False: "a network without classification head (a "
+            "segmentation model?)"}
+    return (f"the file holds {kind[saved]} but the configuration builds {kind[built]}; these weights belong to "
+            f"another bundle")
+
+
 def _readout_mismatch(state: dict, expected: dict) -> str | None:
     """Why a classifier's weights of one read-out (the ``mean`` read-out or a token read-out with its convolutional
-    skip) cannot load into a network of another, in the bundle's keys; ``None`` when they agree."""
+    skip) cannot load into a classifier of another, in the bundle's keys; ``None`` when they agree or when one of
+    them is no classifier (:func:`_task_mismatch`)."""
+    if not (_is_classifier(state) and _is_classifier(expected)):
+        return None
     saved, built = _readout_of(state), _readout_of(expected)
     if saved is None and built is None:
         return None

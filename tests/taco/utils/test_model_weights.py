@@ -106,6 +106,19 @@ def test_classifier_weights_of_another_read_out_name_the_key_to_set(tmp_path, sa
             assert load_model_weights(_classifier(readout, *saved[1:]), tmp_path / "model.pt") is not None
 
 
+@pytest.mark.parametrize("readout", ["mean", "feature_max"])
+def test_segmentation_weights_in_a_classifier_are_named_as_such_not_as_another_read_out_or_fusion(tmp_path, readout):
+    segmenter = SwinUNETR(in_channels=4, out_channels=3, feature_size=12, window_size=4)
+    torch.save(segmenter.state_dict(), tmp_path / "model.pt")
+    with pytest.raises(ValueError, match=r"the file holds a network without classification head \(a segmentation "
+                                         r"model\?\) but the configuration builds a classifier") as raised:
+        load_model_weights(_classifier(readout), tmp_path / "model.pt")
+    assert "read-out" not in str(raised.value) and "fusion" not in str(raised.value)
+    torch.save(_classifier(readout).state_dict(), tmp_path / "classifier.pt")
+    with pytest.raises(ValueError, match=r"the file holds a classifier .* builds a network without classification"):
+        load_model_weights(segmenter, tmp_path / "classifier.pt")
+
+
 @pytest.mark.parametrize("fusion_mode", ["mean", "mean_var", "modality_aware"])
 def test_fusion_of_weights_reads_the_keys_that_build_the_network(fusion_mode):
     early = SwinUNETR(in_channels=4, out_channels=3, feature_size=12, window_size=4).state_dict()
