@@ -48,8 +48,8 @@ class TokenEvidence(NamedTuple):
     Attributes:
         logits: ``(B, K)`` class logits of each subject.
         weights: ``(B, T)`` each token's share of the decision, summing to 1 over the subject's foreground tokens
-            (0 elsewhere): the attention weights, for ``feature_max`` each token's part in the predicted class's margin
-            (:func:`max_pool_token_features`), or for ``max``/``lse`` the softmax over tokens of the predicted
+            (0 elsewhere): the attention weights, for ``feature_max`` the size of each token's part in the predicted
+            class's margin (:func:`max_pool_token_features`), or for ``max``/``lse`` the softmax over tokens of the predicted
             class's token logits (the gradient weights of log-sum-exp).
         valid: ``(B, T)`` bool, the tokens that took part (those covering foreground).
         grid: ``(d, h, w)`` token grid; token ``t`` is voxel ``t`` of it in C order.
@@ -90,9 +90,10 @@ def max_pool_token_features(hidden: torch.Tensor, valid: torch.Tensor,
     token's share of the decision.
 
     A token's share is its part in the predicted class's margin: the features ``c`` whose maximum it holds, each
-    contributing ``h_tc * (W_kc - mean_j W_jc)`` for the predicted class ``k`` (the gradient-times-input of the
-    margin), the positive parts summed and normalised over the bag; a bag without positive part spreads it uniformly
-    over its valid tokens.
+    contributing ``|h_tc * (W_kc - mean_j W_jc)|`` for the predicted class ``k`` (the magnitude of the
+    gradient-times-input of the margin, so a token that speaks against the class counts as much as one that speaks
+    for it: with two classes the map does not depend on which one is predicted), summed and normalised over the bag;
+    a bag where no feature moves the margin spreads it uniformly over its valid tokens.
 
     Args:
         hidden: ``(B, T, C)`` per-token features.
@@ -107,7 +108,7 @@ def max_pool_token_features(hidden: torch.Tensor, valid: torch.Tensor,
     logits = classifier(pooled)
     weight = classifier.weight[logits.argmax(dim=1)] - classifier.weight.mean(dim=0)          # (B, C) margin direction
     held = nn.functional.one_hot(winner, hidden.shape[1]).to(hidden.dtype)                  # (B, C, T)
-    share = torch.einsum("bct,bc->bt", held, (pooled * weight).detach()).clamp(min=0)
+    share = torch.einsum("bct,bc->bt", held, (pooled * weight).detach().abs())
     uniform = valid.to(hidden.dtype) / valid.sum(dim=1, keepdim=True)
     total = share.sum(dim=1, keepdim=True)
     return logits, torch.where(total > 0, share / total.clamp(min=torch.finfo(share.dtype).tiny), uniform)

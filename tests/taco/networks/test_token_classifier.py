@@ -73,13 +73,25 @@ def test_feature_max_pools_like_a_loop_and_credits_the_tokens_holding_the_maxima
         part = torch.zeros(6)
         for c in range(5):
             holder = max(kept, key=lambda t: float(hidden[bag, t, c]))
-            part[holder] += float(pooled[c] * margin[c])
-        part = part.clamp(min=0)
+            part[holder] += abs(float(pooled[c] * margin[c]))
         expected = part / part.sum() if part.sum() > 0 else valid[bag].float() / valid[bag].sum()
         torch.testing.assert_close(weights[bag], expected.detach())
 
 
-def test_feature_max_without_positive_evidence_spreads_the_share_over_the_valid_tokens():
+def test_with_two_classes_the_feature_max_map_does_not_depend_on_the_predicted_class():
+    torch.manual_seed(5)
+    classifier, swapped = torch.nn.Linear(4, 2), torch.nn.Linear(4, 2)
+    with torch.no_grad():
+        swapped.weight.copy_(classifier.weight.flip(0))
+        swapped.bias.copy_(classifier.bias.flip(0))
+    hidden, valid = torch.randn(3, 7, 4), torch.ones(3, 7, dtype=torch.bool)
+    logits, weights = max_pool_token_features(hidden, valid, classifier)
+    swapped_logits, swapped_weights = max_pool_token_features(hidden, valid, swapped)
+    assert torch.equal(logits.argmax(1), 1 - swapped_logits.argmax(1))
+    torch.testing.assert_close(swapped_weights, weights)
+
+
+def test_feature_max_without_evidence_spreads_the_share_over_the_valid_tokens():
     classifier = torch.nn.Linear(2, 2)
     with torch.no_grad():
         classifier.weight.zero_()  # no feature moves the margin
