@@ -38,8 +38,8 @@ CONVOLUTION_SKIPS = ("none", "per_modality", "cross_modal")
 (``M`` channels in, ``M * feature_size`` out, so the tokens are as wide as with ``per_modality``), so a voxel's
 contrasts between modalities (bright on T1ce and not on T1) form before the pooling takes each token's maximum; it
 costs about ``M`` times the full-resolution compute and ``M^2`` times the parameters of ``per_modality``. (A
-``feature_size``-wide cross-modal block, a quarter of that compute, scored AUC 0.815 against 0.969 on a selection set
-with the ``feature_max`` read-out.)"""
+``feature_size``-wide cross-modal block, a seventh of that compute, scored AUC 0.815 against 0.969 with the
+``feature_max`` read-out on a selection set: demo data of seed 2030, one run each.)"""
 
 
 class TokenEvidence(NamedTuple):
@@ -49,8 +49,8 @@ class TokenEvidence(NamedTuple):
         logits: ``(B, K)`` class logits of each subject.
         weights: ``(B, T)`` each token's share of the decision, summing to 1 over the subject's foreground tokens
             (0 elsewhere): the attention weights, for ``feature_max`` the size of each token's part in the predicted
-            class's margin (:func:`max_pool_token_features`), or for ``max``/``lse`` the softmax over tokens of the predicted
-            class's token logits (the gradient weights of log-sum-exp).
+            class's margin (:func:`max_pool_token_features`), or for ``max``/``lse`` the softmax over tokens of the
+            predicted class's token logits (the gradient weights of log-sum-exp).
         valid: ``(B, T)`` bool, the tokens that took part (those covering foreground).
         grid: ``(d, h, w)`` token grid; token ``t`` is voxel ``t`` of it in C order.
     """
@@ -154,14 +154,13 @@ class TokenMILClassifier(nn.Module):
     2x2x2 patch merging, is read at full resolution (the segmentation network gets the same skip to its decoder).
     ``cross_modal`` runs it on the stacked modalities (absent ones 0), so that a voxel's contrast between modalities is
     formed before the pooling takes each token's strongest response; ``per_modality`` on each modality alone. A
-    per-token MLP
-    maps them to ``hidden_channels``, and the bag of all the subject's tokens that cover foreground (a non-zero voxel
-    in some modality) is read out by ``readout``: gated attention pooling and a linear classifier (``attention``), or
-    the maximum of each token feature over the bag and a linear classifier (``feature_max``,
+    per-token MLP maps them to ``hidden_channels``, and the bag of all the subject's tokens that cover foreground (a
+    non-zero voxel in some modality) is read out by ``readout``: gated attention pooling and a linear classifier
+    (``attention``), the maximum of each token feature over the bag and a linear classifier (``feature_max``,
     :func:`max_pool_token_features`: a CNN's global max pooling), or a linear per-token classifier pooled by ``max``
-    or ``lse`` (:func:`pool_token_logits`). The input is the subject's
-    whole brain (the bundle crops the foreground and pads it to ``roi_size``), so a small lesion is a few tokens of
-    the bag, not a share of a crop.
+    or ``lse`` (:func:`pool_token_logits`). The input is the subject's whole brain (the bundle crops the foreground
+    and pads it to ``roi_size``), so a small lesion is a few tokens of the bag, not a share of a crop. The encoder runs
+    only up to ``token_stage`` (:func:`~taco.networks.encoder_stage`).
 
     Args:
         num_modalities: ``M``, the input channels.
