@@ -38,7 +38,7 @@ CONVOLUTION_SKIPS = ("none", "per_modality", "cross_modal")
 (``M`` channels in, ``M * feature_size`` out, so the tokens are as wide as with ``per_modality``), so a voxel's
 contrasts between modalities (bright on T1ce and not on T1) form before the pooling takes each token's maximum; it
 costs about ``M`` times the full-resolution compute and ``M^2`` times the parameters of ``per_modality``. (A
-``feature_size``-wide cross-modal block, a seventh of that compute, scored AUC 0.815 against 0.969 with the
+``feature_size``-wide cross-modal block, about a sixth of that compute, scored AUC 0.815 against 0.969 with the
 ``feature_max`` read-out on a selection set: demo data of seed 2030, one run each.)"""
 
 
