@@ -21,5 +21,6 @@ __all__ = ["CONVOLUTION_SKIPS", "FUSION_MODES", "FUSION_TYPES", "GatedAttentionP
            "ReconstructionHead", "SwinClassifier", "TOKEN_READOUTS", "TacoPretrainingNetwork", "TokenEvidence",
            "TokenMILClassifier", "TokenProjection", "TransferReport", "encoder_architecture", "encoder_stage",
            "fine_tuning_architecture", "foreground_tokens", "fuse_modalities", "load_pretrained_encoder",
-           "max_pool_token_features", "pool_token_logits", "presence_mask", "read_encoder_recipe", "read_encoder_state", "select_classifier",
-           "select_fusion_network", "spatial_tokens", "stage_channels", "swin_encoder", "token_grid", "window_size_of"]
+           "max_pool_token_features", "pool_token_logits", "presence_mask", "read_encoder_recipe", "read_encoder_state",
+           "select_classifier", "select_fusion_network", "spatial_tokens", "stage_channels", "swin_encoder",
+           "token_grid", "window_size_of"]

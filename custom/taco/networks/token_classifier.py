@@ -107,8 +107,8 @@ def max_pool_token_features(hidden: torch.Tensor, valid: torch.Tensor,
     pooled, winner = masked.max(dim=1)                                                      # (B, C)
     logits = classifier(pooled)
     weight = classifier.weight[logits.argmax(dim=1)] - classifier.weight.mean(dim=0)          # (B, C) margin direction
-    held = nn.functional.one_hot(winner, hidden.shape[1]).to(hidden.dtype)                  # (B, C, T)
-    share = torch.einsum("bct,bc->bt", held, (pooled * weight).detach().abs())
+    # each feature's part goes to the token holding its maximum
+    share = torch.zeros_like(valid, dtype=hidden.dtype).scatter_add(1, winner, (pooled * weight).detach().abs())
     uniform = valid.to(hidden.dtype) / valid.sum(dim=1, keepdim=True)
     total = share.sum(dim=1, keepdim=True)
     return logits, torch.where(total > 0, share / total.clamp(min=torch.finfo(share.dtype).tiny), uniform)

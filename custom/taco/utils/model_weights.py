@@ -191,10 +191,8 @@ def _task_mismatch(state: dict, expected: dict) -> str | None:
 
 def _readout_mismatch(state: dict, expected: dict) -> str | None:
     """Why a classifier's weights of one read-out (the ``mean`` read-out or a token read-out with its convolutional
-    skip) cannot load into a classifier of another, in the bundle's keys; ``None`` when they agree or when one of
-    them is no classifier (:func:`_task_mismatch`)."""
-    if not (_is_classifier(state) and _is_classifier(expected)):
-        return None
+    skip) cannot load into a classifier of another, in the bundle's keys; ``None`` when they agree. A classifier
+    against a network without classification head is :func:`_task_mismatch`'s, checked before."""
     saved, built = _readout_of(state), _readout_of(expected)
     if saved is None and built is None:
         return None
