@@ -134,7 +134,7 @@ def seg_late_trained(run_bundle, demo_datalist, pretrained_encoder, tmp_path_fac
 @pytest.fixture(scope="session")
 def cls_trained(run_bundle, demo_datalist, pretrained_encoder, tmp_path_factory):
     """``(bundle_root, training log)`` of one demo-profile epoch of the classification bundle (the demo's
-    ``attention`` read-out over stage-1 tokens)."""
+    ``feature_max`` read-out over stage-1 tokens, balanced class weights)."""
     return _fine_tune(run_bundle, "taco_cls_finetune", tmp_path_factory.mktemp("cls"), demo_datalist.parent,
                       pretrained_encoder)
 

@@ -47,6 +47,17 @@ def test_initialisation_puts_the_encoder_file_into_the_network(demo_datalist, pr
                                in_channels)
 
 
+def test_the_demo_profile_weighs_the_classes_of_its_training_subjects(demo_datalist, tmp_path):
+    """``class_weights`` ``balanced`` (the demo profile's): the loss weighs each class by N / (K * N_k) of the
+    training split; ``none`` is plain cross entropy."""
+    classes = [item["class_label"] for item in json.loads(demo_datalist.read_text())["training"]]
+    for weighting, expected in (("balanced", [len(classes) / (2 * classes.count(k)) for k in (0, 1)]), ("none", None)):
+        workflow = bundle_workflow("cls", ["train.json", "demo.json"], "train", bundle_root=str(tmp_path),
+                                   dataset_dir=str(demo_datalist.parent), class_weights=weighting)
+        weight = workflow.parser.get_parsed_content("loss").weight
+        assert (weight is None) if expected is None else weight.tolist() == pytest.approx(expected)
+
+
 def test_evaluation_writes_metrics_and_one_prediction_per_subject(run_bundle, cls_trained, demo_datalist):
     root, _ = cls_trained
     run_bundle("taco_cls_finetune", ["train.json", "demo.json", "evaluate.json"], dataset_dir=demo_datalist.parent,
