@@ -38,7 +38,8 @@ def fine_tuning_step(parser: ConfigParser, seed: int = 0) -> tuple[Callable[[], 
 
     The batch is ``batch_size * num_samples`` crops (``num_samples`` only where the bundle has it) of
     ``(num_modalities, *roi_size)``; the target is what the bundle's loss takes: region maps
-    ``(N, len(regions), *roi_size)`` for segmentation, class indices ``(N,)`` for classification.
+    ``(N, len(regions), *roi_size)`` for segmentation, class indices ``(N,)`` for classification. A classifier's
+    class weights, which count the classes of a datalist, are left out (no data is read).
 
     Returns:
         ``(step, image_shape)`` where ``step() -> loss``: forward, backward and optimizer step.
@@ -53,6 +54,8 @@ def fine_tuning_step(parser: ConfigParser, seed: int = 0) -> tuple[Callable[[], 
     else:
         target = torch.randint(parser.get_parsed_content("num_classes"), (samples,), generator=generator)
     set_determinism(seed=seed)  # not the config's initialize: it reads data and pre-trained weights
+    if "class_weights" in parser:
+        parser["loss#weight"] = None  # class weights read the datalist's classes; a step costs the same
     network, loss_function = parser.get_parsed_content("network"), parser.get_parsed_content("loss")
     optimizer, device = parser.get_parsed_content("optimizer"), parser.get_parsed_content("device")
     image, target = image.to(device), target.to(device)
