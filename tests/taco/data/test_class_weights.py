@@ -35,7 +35,8 @@ def test_none_and_an_explicit_list():
 
 
 def test_bad_settings_and_labels_name_the_key_or_the_subject():
-    with pytest.raises(InputError, match=r"config key 'class_weights' must be one of \('none', 'balanced'\).*'inverse'"):
+    with pytest.raises(InputError,
+                       match=r"config key 'class_weights' must be one of \('none', 'balanced'\).*'inverse'"):
         class_weights(items(0, 1), 2, "inverse")
     for weights in ([1.0], [1.0, -1.0], [0, 0]):
         with pytest.raises(InputError, match=r"config key 'class_weights' .* 2 non-negative weights"):
@@ -44,5 +45,6 @@ def test_bad_settings_and_labels_name_the_key_or_the_subject():
         class_weights(items(0, 2), 2, "balanced")
     with pytest.raises(InputError, match=r"training item 's0': 'class_label' must be a class .* got None"):
         class_weights([{"subject": "s0"}], 2, "balanced")
-    with pytest.raises(InputError, match=r"'balanced' but the training subjects have no class \[1\] \(counts \[2, 0\]\)"):
+    with pytest.raises(InputError,
+                       match=r"'balanced' but the training subjects have no class \[1\] \(counts \[2, 0\]\)"):
         class_weights(items(0, 0), 2, "balanced")
