@@ -43,10 +43,16 @@ class ModalitySubsetStep:
       under the kept subset and under the full mask (:class:`taco.networks.LateFusionSwinUNETR`'s
       ``reference_mask``); the loss adds ``consistency_weight`` times :func:`probability_consistency` between the
       subset prediction and the detached all-modality one (self-distillation between masked copies of one crop,
-      as M3AE). Iterations where every crop kept all it has skip the second pass (the term is 0).
+      as M3AE). With ``full_modality_loss_weight > 0`` that second decoding trains too: the loss adds
+      ``full_modality_loss_weight`` times the task loss of the all-modality prediction, so every iteration trains
+      the crops both with what they have and with the drawn subsets, for one more fusion and decoder pass (not
+      another encoder pass). Why: with one draw per crop the full-set probability trades the all-modality Dice
+      against the subsets' (more full sets, better all-four Dice and less kept over the subsets); the second
+      decoding trains both in every iteration. Iterations where every crop kept all it has skip the second pass:
+      the consistency term is 0 and the all-modality loss is the task loss itself.
     - Early fusion (a :class:`taco.transforms.ModalityFill`): the modalities not kept are filled on the batch
       (:meth:`taco.transforms.ModalityFill.masked`), each crop by its own mask, and the filled image is the
-      network's input. The consistency term is late fusion's only.
+      network's input. The consistency term and the all-modality loss are late fusion's only.
 
     The draws come from a CPU ``torch.Generator`` seeded with ``seed`` (the bundles add the process rank); its
     state is part of :meth:`state_dict`, so a resumed run draws what an uninterrupted one would. A process whose
@@ -62,32 +68,39 @@ class ModalitySubsetStep:
             name).
         full_modality_epochs: epochs at the start in which every crop keeps all its modalities (>= 0).
         consistency_weight: weight of the consistency term (>= 0; late fusion only).
+        full_modality_loss_weight: weight of the task loss of the crop's all-modality prediction, trained in the
+            same iteration (>= 0; late fusion only).
         modality_fill: the fill of early fusion; ``None`` for late fusion (a mask, no fill).
         seed: seed of the draws.
         image_key, label_key, mask_key: batch keys of the modality stack ``(B, M, *S)``, the label and the
             presence mask ``(B, M)``.
 
     Raises:
-        InputError: a value out of range, or a consistency weight with early fusion; the config key is named.
+        InputError: a value out of range, or a consistency term or all-modality loss with early fusion; the config
+            key is named.
     """
 
     def __init__(self, full_modality_prob: float = 1.0, full_modality_epochs: int = 0,
-                 consistency_weight: float = 0.0, modality_fill: ModalityFill | None = None, seed: int = 0,
+                 consistency_weight: float = 0.0, full_modality_loss_weight: float = 0.0,
+                 modality_fill: ModalityFill | None = None, seed: int = 0,
                  image_key: str = "image", label_key: str = "label", mask_key: str = "modality_mask"):
         if not 0.0 <= full_modality_prob <= 1.0:
             raise InputError(f"config key 'full_modality_prob' must be in [0, 1], got {full_modality_prob}.")
         if int(full_modality_epochs) != full_modality_epochs or full_modality_epochs < 0:
             raise InputError(f"config key 'full_modality_epochs' must be a whole number >= 0, got "
                              f"{full_modality_epochs}.")
-        if not consistency_weight >= 0.0:
-            raise InputError(f"config key 'consistency_weight' must be >= 0, got {consistency_weight}.")
-        if consistency_weight > 0 and modality_fill is not None:
-            raise InputError(f"config key 'consistency_weight' ({consistency_weight}) needs fusion 'late': the term "
-                             "compares the late-fusion network's predictions under two presence masks; set it to 0 "
-                             "for fusion 'early'.")
+        for key, weight in (("consistency_weight", consistency_weight),
+                            ("full_modality_loss_weight", full_modality_loss_weight)):
+            if not weight >= 0.0:
+                raise InputError(f"config key '{key}' must be >= 0, got {weight}.")
+            if weight > 0 and modality_fill is not None:
+                raise InputError(f"config key '{key}' ({weight}) needs fusion 'late': the term decodes the "
+                                 "late-fusion network's features under two presence masks; set it to 0 for fusion "
+                                 "'early'.")
         self.full_modality_prob = float(full_modality_prob)
         self.full_modality_epochs = int(full_modality_epochs)
         self.consistency_weight = float(consistency_weight)
+        self.full_modality_loss_weight = float(full_modality_loss_weight)
         self.modality_fill = modality_fill
         self.seed = int(seed)
         self.keys = (image_key, label_key, mask_key)
@@ -117,7 +130,8 @@ class ModalitySubsetStep:
         available = torch.as_tensor(batch.get(mask_key, torch.ones(images.shape[:2])), dtype=torch.bool)
         kept = self.kept_modalities(available, engine.state.epoch).to(device)
         available = available.to(device)
-        consistency = self.consistency_weight > 0 and bool((kept != available).any())
+        two_masks = (self.consistency_weight > 0 or self.full_modality_loss_weight > 0) \
+            and bool((kept != available).any())
 
         engine.network.train()
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
@@ -127,18 +141,24 @@ class ModalitySubsetStep:
             if self.modality_fill is not None:
                 images = self.modality_fill.masked(images, kept)
                 pred = engine.inferer(images, engine.network)
-            elif consistency:
-                pred, reference = engine.inferer(images, engine.network, kept, reference_mask=available)
+            elif two_masks:
+                pred, reference = engine.inferer(images, engine.network, kept, reference_mask=available,
+                                                 reference_grad=self.full_modality_loss_weight > 0)
             else:
                 pred = engine.inferer(images, engine.network, kept)
             engine.fire_event(IterationEvents.FORWARD_COMPLETED)
             task_loss = engine.loss_function(pred, labels).mean()
+            if self.full_modality_loss_weight > 0:
+                full_loss = engine.loss_function(reference, labels).mean() if two_masks else task_loss
         terms = {"task_loss": task_loss.detach()}
         loss = task_loss
+        if self.full_modality_loss_weight > 0:
+            terms["full_modality_loss"] = full_loss.detach()
+            loss = loss + self.full_modality_loss_weight * full_loss
         if self.consistency_weight > 0:
-            term = probability_consistency(pred.float(), reference.float()) if consistency else task_loss.new_zeros(())
+            term = probability_consistency(pred.float(), reference.float()) if two_masks else task_loss.new_zeros(())
             terms["consistency"] = term.detach()
-            loss = task_loss + self.consistency_weight * term
+            loss = loss + self.consistency_weight * term
         engine.state.output = {Keys.IMAGE: images, Keys.LABEL: labels, Keys.PRED: pred, Keys.LOSS: loss,
                                "modality_mask": kept, **terms}
         engine.fire_event(IterationEvents.LOSS_COMPLETED)

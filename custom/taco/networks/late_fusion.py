@@ -59,9 +59,12 @@ class LateFusionSwinUNETR(SwinUNETR):
       one 1-channel network loaded strictly, and the cost is one 1x1x1 convolution per stage. It needs
       ``num_modalities`` and is tied to that count and order.
 
-    With ``reference_mask`` (training with a consistency term, :class:`taco.engines.ModalitySubsetStep`) the
-    encoder runs once on the modalities of ``reference_mask`` and the fusion and decoder twice: under ``mask``
-    (the prediction to train) and under ``reference_mask`` (a target, computed without gradients).
+    With ``reference_mask`` (training on modality subsets, :class:`taco.engines.ModalitySubsetStep`) the encoder
+    runs once on the modalities of ``reference_mask`` and the fusion and decoder twice: under ``mask`` (the
+    prediction to train) and under ``reference_mask``: a target computed without gradients (a consistency term),
+    or, with ``reference_grad=True``, a second prediction to train (the all-modality loss of the same crop).
+    Both decodings read the same per-modality features, so under batch norm ``encoder1``'s statistics are those
+    of the ``reference_mask`` modalities (real images, never a fill).
 
     Like SwinUNETR it cannot be scripted; traced with both inputs (``torch.jit.trace(net, (images, mask))``,
     or MONAI's ``convert_to_torchscript(net, use_trace=True, inputs=[images, mask])``) it follows other
@@ -93,14 +96,14 @@ class LateFusionSwinUNETR(SwinUNETR):
         self.missing_modalities = missing_modality_slots(channels, fusion_mode, num_modalities)
 
     def forward(self, images: torch.Tensor, mask: Optional[torch.Tensor] = None,
-                reference_mask: Optional[torch.Tensor] = None
+                reference_mask: Optional[torch.Tensor] = None, reference_grad: bool = False
                 ) -> Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """``(B, M, D, H, W)`` (sides divisible by 32) and the presence mask ``(B, M)`` or ``(1, M)``
         (``None``: all present; see :func:`taco.networks.presence_mask`) -> logits ``(B, out_channels, D, H, W)``.
 
         With ``reference_mask`` ``(B, M)``, a superset of ``mask``: ``(logits under mask, logits under
         reference_mask)``, the encoder run once on the modalities of ``reference_mask``, the second output
-        without gradients.
+        without gradients unless ``reference_grad``.
         """
         if not torch.jit.is_scripting() and not torch.jit.is_tracing():
             self._check_input_size(images.shape[2:])
@@ -114,7 +117,7 @@ class LateFusionSwinUNETR(SwinUNETR):
                              f"on): got {mask.int().tolist()} and {reference_mask.int().tolist()}.")
         per_modality = self.encode(images, reference_mask)
         logits = self.decode(per_modality, mask)
-        with torch.no_grad():
+        with torch.set_grad_enabled(reference_grad and torch.is_grad_enabled()):
             reference = self.decode(per_modality, reference_mask)
         return logits, reference
 

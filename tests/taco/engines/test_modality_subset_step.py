@@ -1,3 +1,4 @@
+import copy
 import math
 
 import pytest
@@ -24,12 +25,13 @@ class Recorder(nn.Module):
         self.convolution = nn.Conv3d(modalities, 2, kernel_size=1)
         self.calls = []
 
-    def forward(self, images, mask=None, reference_mask=None):
-        self.calls.append({"images": images.detach().clone(), "mask": mask, "reference_mask": reference_mask})
+    def forward(self, images, mask=None, reference_mask=None, reference_grad=False):
+        self.calls.append({"images": images.detach().clone(), "mask": mask, "reference_mask": reference_mask,
+                           "reference_grad": reference_grad})
         masked = images if mask is None else images * mask[:, :, None, None, None]
         if reference_mask is None:
             return self.convolution(masked)
-        with torch.no_grad():
+        with torch.set_grad_enabled(reference_grad):
             reference = self.convolution(images * reference_mask[:, :, None, None, None])
         return self.convolution(masked), reference
 
@@ -109,6 +111,34 @@ def test_the_consistency_term_pulls_the_subset_prediction_towards_the_full_one()
     assert network.calls[0]["reference_mask"] is None and output["consistency"] == 0
 
 
+def test_the_all_modality_loss_trains_the_second_decoding_of_the_same_crop():
+    loss_function = DiceFocalLoss(sigmoid=True, batch=True, gamma=0.0)
+    data = batch(mask=torch.ones(4, 4, dtype=torch.bool))
+    network = Recorder()
+    start = copy.deepcopy(network)
+    output = train(ModalitySubsetStep(full_modality_prob=0.0, full_modality_loss_weight=0.5, seed=3), network,
+                   data)[0]
+    call = network.calls[0]
+    assert call["reference_mask"].all() and call["reference_grad"] and not call["mask"].all(dim=1).any()
+    # the same crops under their subsets and with every modality, both losses from the weights before the step
+    subset = start.convolution(data["image"] * call["mask"][:, :, None, None, None])
+    full = start.convolution(data["image"])
+    assert output["task_loss"] == pytest.approx(float(loss_function(subset, data["label"])))
+    assert output["full_modality_loss"] == pytest.approx(float(loss_function(full, data["label"])))
+    assert output["loss"] == pytest.approx(output["task_loss"] + 0.5 * output["full_modality_loss"])
+    # the step's gradient is that of both terms: one SGD step (lr 0.1) from the same start
+    (loss_function(subset, data["label"]) + 0.5 * loss_function(full, data["label"])).backward()
+    with torch.no_grad():
+        expected = start.convolution.weight - 0.1 * start.convolution.weight.grad
+    torch.testing.assert_close(network.convolution.weight, expected)
+    # nothing dropped: one pass, and the all-modality loss is the task loss itself
+    network = Recorder()
+    output = train(ModalitySubsetStep(full_modality_loss_weight=0.5), network, batch())[0]
+    assert network.calls[0]["reference_mask"] is None
+    assert output["loss"] == pytest.approx(1.5 * output["task_loss"])
+    assert output["full_modality_loss"] == output["task_loss"]
+
+
 def test_mixed_precision_runs_the_network_under_autocast():
     network = Recorder()
     before = network.convolution.weight.detach().clone()
@@ -128,7 +158,8 @@ def test_probability_consistency():
     assert reference.grad is None and logits.grad.abs().sum() > 0
 
 
-def test_one_consistency_step_trains_the_modality_aware_network():
+@pytest.mark.parametrize("weights", [{"consistency_weight": 1.0}, {"full_modality_loss_weight": 1.0}])
+def test_one_two_mask_step_trains_the_modality_aware_network(weights):
     torch.manual_seed(0)
     network = LateFusionSwinUNETR(out_channels=2, fusion_mode="modality_aware", num_modalities=4, feature_size=12,
                                   depths=(1, 1, 1, 1), norm_name="batch", window_size=4)
@@ -136,8 +167,8 @@ def test_one_consistency_step_trains_the_modality_aware_network():
             "label": (torch.rand(2, 2, *SIZE, generator=torch.Generator().manual_seed(2)) > 0.5).float(),
             "modality_mask": torch.tensor([[True, True, True, True], [True, False, True, True]])}
     before = [slots.detach().clone() for slots in network.missing_modalities]
-    output = train(ModalitySubsetStep(full_modality_prob=0.0, consistency_weight=1.0, seed=0), network, data)[0]
-    assert math.isfinite(output["loss"]) and output["consistency"] > 0
+    output = train(ModalitySubsetStep(full_modality_prob=0.0, seed=0, **weights), network, data)[0]
+    assert math.isfinite(output["loss"]) and output["loss"] > output["task_loss"]
     assert any(not torch.equal(slots, start) for slots, start in zip(network.missing_modalities, before))
 
 
@@ -162,7 +193,10 @@ def test_the_draws_resume_where_they_were_and_other_ranks_draw_otherwise():
     ({"consistency_weight": -0.1}, r"config key 'consistency_weight' must be >= 0, got -0.1"),
     ({"consistency_weight": float("nan")}, r"config key 'consistency_weight' must be >= 0, got nan"),
     ({"consistency_weight": 0.5, "modality_fill": ModalityFill("zeros")},
-     r"config key 'consistency_weight' \(0.5\) needs fusion 'late'")])
+     r"config key 'consistency_weight' \(0.5\) needs fusion 'late'"),
+    ({"full_modality_loss_weight": -1.0}, r"config key 'full_modality_loss_weight' must be >= 0, got -1.0"),
+    ({"full_modality_loss_weight": 1.0, "modality_fill": ModalityFill("zeros")},
+     r"config key 'full_modality_loss_weight' \(1.0\) needs fusion 'late'")])
 def test_bad_schedule_values_name_the_key(arguments, message):
     with pytest.raises(ValueError, match=message):
         ModalitySubsetStep(**arguments)

@@ -250,6 +250,9 @@ def test_a_reference_mask_decodes_twice_from_one_encoder_pass(aware_segmenter):
         torch.testing.assert_close(reference, aware_segmenter(stack, reference_mask))
     trained, target = aware_segmenter(stack.requires_grad_(), mask, reference_mask)
     assert trained.requires_grad and not target.requires_grad
+    trained, second = aware_segmenter(stack, mask, reference_mask, reference_grad=True)
+    second.sum().backward()  # the second decoding trains: its gradient reaches the one encoder pass
+    assert trained.requires_grad and stack.grad[~mask].abs().sum() > 0
     with pytest.raises(ValueError, match="must be a subset of reference_mask"):
         aware_segmenter(stack, reference_mask, mask)
 
