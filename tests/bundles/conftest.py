@@ -126,10 +126,10 @@ def seg_trained(run_bundle, demo_datalist, pretrained_encoder, tmp_path_factory)
 def seg_late_trained(run_bundle, demo_datalist, pretrained_encoder, tmp_path_factory):
     """``(bundle_root, training log)`` of one demo-profile epoch of the segmentation bundle with late fusion
     (``modality_aware``, which has the most to load), crops keeping a drawn subset of their modalities half the time
-    the consistency term and the all-modality loss."""
+    the consistency term, the all-modality and the single-modality losses."""
     return _fine_tune(run_bundle, "taco_seg_finetune", tmp_path_factory.mktemp("seg_late"), demo_datalist.parent,
                       pretrained_encoder, num_samples=1, **LATE_FUSION, full_modality_prob=0.5, consistency_weight=0.5,
-                      full_modality_loss_weight=1.0)
+                      full_modality_loss_weight=1.0, single_modality_loss_weight=0.5)
 
 
 @pytest.fixture(scope="session")

@@ -60,10 +60,11 @@ def test_pretraining_on_two_ranks_with_cross_rank_pairs(demo_datalist, tmp_path)
     # a token read-out at stage 1: the encoder's later stages take no part in the loss
     ("taco_cls_finetune", {"readout": "feature_max", "readout_stage": 1}),
     # late fusion: each rank keeps other modalities, and the shared encoder, the fusion's vectors of absent modalities
-    # and the second decoding (a consistency target, and trained with the all-modality loss) still give every rank
-    # the same gradient
+    # and the extra decodings (a consistency target, trained with the all-modality and single-modality losses) still
+    # give every rank the same gradient
     ("taco_seg_finetune", {"fusion": "late", "fusion_mode": "modality_aware", "full_modality_prob": 0.5,
-                           "consistency_weight": 0.5, "full_modality_loss_weight": 1.0})], ids=["seg", "cls-tokens", "seg-late"])
+                           "consistency_weight": 0.5, "full_modality_loss_weight": 1.0,
+                           "single_modality_loss_weight": 0.5})], ids=["seg", "cls-tokens", "seg-late"])
 def test_fine_tuning_on_two_ranks(bundle, overrides, demo_datalist, pretrained_encoder, tmp_path):
     root = tmp_path / bundle
     torchrun(bundle, ["train.json", "demo.json", "multi_gpu_train.json"], tmp_path, bundle_root=root,

@@ -159,14 +159,17 @@ def test_the_trainer_draws_the_modality_subsets_with_the_schedule_keys(demo_data
     assert (step.full_modality_prob, step.full_modality_epochs, step.consistency_weight) == (0.25, 2, 0.0)
     assert step.modality_fill.modality_fill == "copy"  # early fusion fills what a crop does not keep
     late = parser_for("train.json", "demo.json", **common, **LATE_FUSION, consistency_weight=0.5,
-                      full_modality_loss_weight=1.0)
+                      full_modality_loss_weight=1.0, single_modality_loss_weight=0.25)
     late_step = late.get_parsed_content("train#modality_subsets")
     assert late_step.modality_fill is None  # late fusion: the mask
-    assert (late_step.consistency_weight, late_step.full_modality_loss_weight) == (0.5, 1.0)
-    assert late.get_parsed_content("hyperparameters")["full_modality_loss_weight"] == 1.0
+    weights = (late_step.consistency_weight, late_step.full_modality_loss_weight, late_step.single_modality_loss_weight)
+    assert weights == (0.5, 1.0, 0.25)
+    hyperparameters = late.get_parsed_content("hyperparameters")
+    assert (hyperparameters["full_modality_loss_weight"], hyperparameters["single_modality_loss_weight"]) == (1.0, 0.25)
     for overrides, message in [
             ({"consistency_weight": 0.5}, "config key 'consistency_weight' (0.5) needs fusion 'late'"),
             ({"full_modality_loss_weight": 1}, "config key 'full_modality_loss_weight' (1) needs fusion 'late'"),
+            ({"single_modality_loss_weight": 1}, "config key 'single_modality_loss_weight' (1) needs fusion 'late'"),
             ({"full_modality_prob": 2}, "config key 'full_modality_prob' must be in [0, 1], got 2")]:
         with pytest.raises(Exception) as raised:
             parser_for("train.json", "demo.json", **common, **overrides).get_parsed_content("train#modality_subsets")

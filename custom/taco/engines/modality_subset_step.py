@@ -14,13 +14,26 @@ from monai.utils import CommonKeys as Keys
 from taco.transforms.missing_modalities import ModalityFill, draw_modality_subsets
 from taco.utils.input_errors import InputError
 
-__all__ = ["ModalitySubsetStep", "probability_consistency"]
+__all__ = ["ModalitySubsetStep", "probability_consistency", "single_modality_masks"]
 
 
 def probability_consistency(logits: torch.Tensor, reference_logits: torch.Tensor) -> torch.Tensor:
     """Mean squared difference of the sigmoid probabilities of two predictions of the same crop, ``(B, C, *S)``
     each; ``reference_logits`` is a target (detached). 0 when they agree; at most 1."""
     return (torch.sigmoid(logits) - torch.sigmoid(reference_logits.detach())).square().mean()
+
+
+def single_modality_masks(available: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Presence masks that keep one modality each, for the ``(B, M)`` bool modalities the crops have.
+
+    Returns:
+        ``masks`` ``(M, B, M)``: ``masks[m]`` keeps modality ``m`` alone in the crops that have it, and all they
+        have in the others (a valid stand-in: a presence mask needs a modality per crop); ``has`` ``(M, B)``: the
+        crops that have modality ``m``, the only ones whose prediction under ``masks[m]`` is a single-modality one.
+    """
+    single = torch.eye(available.shape[1], dtype=torch.bool, device=available.device)[:, None, :]  # (M, 1, M)
+    has = available.T.clone()  # (M, B)
+    return torch.where(has[:, :, None], single.expand(-1, available.shape[0], -1), available[None]), has
 
 
 class ModalitySubsetStep:
@@ -50,9 +63,14 @@ class ModalitySubsetStep:
       against the subsets' (more full sets, better all-four Dice and less kept over the subsets); the second
       decoding trains both in every iteration. Iterations where every crop kept all it has skip the second pass:
       the consistency term is 0 and the all-modality loss is the task loss itself.
+      With ``single_modality_loss_weight > 0`` each modality alone is decoded too (:func:`single_modality_masks`;
+      the shared fusion and decoder on one modality's features, RFNet's and mmFormer's auxiliary per-modality
+      decoding), and the loss adds that weight times the mean over the modalities of the task loss of each one's
+      prediction, on the crops that have it: ``M`` more decoder passes per iteration.
     - Early fusion (a :class:`taco.transforms.ModalityFill`): the modalities not kept are filled on the batch
       (:meth:`taco.transforms.ModalityFill.masked`), each crop by its own mask, and the filled image is the
-      network's input. The consistency term and the all-modality loss are late fusion's only.
+      network's input. The consistency term, the all-modality loss and the single-modality loss are late
+      fusion's only.
 
     The draws come from a CPU ``torch.Generator`` seeded with ``seed`` (the bundles add the process rank); its
     state is part of :meth:`state_dict`, so a resumed run draws what an uninterrupted one would. A process whose
@@ -70,19 +88,21 @@ class ModalitySubsetStep:
         consistency_weight: weight of the consistency term (>= 0; late fusion only).
         full_modality_loss_weight: weight of the task loss of the crop's all-modality prediction, trained in the
             same iteration (>= 0; late fusion only).
+        single_modality_loss_weight: weight of the mean task loss of the single-modality predictions (>= 0; late
+            fusion only).
         modality_fill: the fill of early fusion; ``None`` for late fusion (a mask, no fill).
         seed: seed of the draws.
         image_key, label_key, mask_key: batch keys of the modality stack ``(B, M, *S)``, the label and the
             presence mask ``(B, M)``.
 
     Raises:
-        InputError: a value out of range, or a consistency term or all-modality loss with early fusion; the config
-            key is named.
+        InputError: a value out of range, or a consistency term, all-modality or single-modality loss with early
+            fusion; the config key is named.
     """
 
     def __init__(self, full_modality_prob: float = 1.0, full_modality_epochs: int = 0,
                  consistency_weight: float = 0.0, full_modality_loss_weight: float = 0.0,
-                 modality_fill: ModalityFill | None = None, seed: int = 0,
+                 single_modality_loss_weight: float = 0.0, modality_fill: ModalityFill | None = None, seed: int = 0,
                  image_key: str = "image", label_key: str = "label", mask_key: str = "modality_mask"):
         if not 0.0 <= full_modality_prob <= 1.0:
             raise InputError(f"config key 'full_modality_prob' must be in [0, 1], got {full_modality_prob}.")
@@ -90,7 +110,8 @@ class ModalitySubsetStep:
             raise InputError(f"config key 'full_modality_epochs' must be a whole number >= 0, got "
                              f"{full_modality_epochs}.")
         for key, weight in (("consistency_weight", consistency_weight),
-                            ("full_modality_loss_weight", full_modality_loss_weight)):
+                            ("full_modality_loss_weight", full_modality_loss_weight),
+                            ("single_modality_loss_weight", single_modality_loss_weight)):
             if not weight >= 0.0:
                 raise InputError(f"config key '{key}' must be >= 0, got {weight}.")
             if weight > 0 and modality_fill is not None:
@@ -101,6 +122,7 @@ class ModalitySubsetStep:
         self.full_modality_epochs = int(full_modality_epochs)
         self.consistency_weight = float(consistency_weight)
         self.full_modality_loss_weight = float(full_modality_loss_weight)
+        self.single_modality_loss_weight = float(single_modality_loss_weight)
         self.modality_fill = modality_fill
         self.seed = int(seed)
         self.keys = (image_key, label_key, mask_key)
@@ -130,8 +152,15 @@ class ModalitySubsetStep:
         available = torch.as_tensor(batch.get(mask_key, torch.ones(images.shape[:2])), dtype=torch.bool)
         kept = self.kept_modalities(available, engine.state.epoch).to(device)
         available = available.to(device)
+        # the masks decoded beside the kept subset, from the same encoder pass: all the crop has (when a crop
+        # dropped a modality), then each modality alone
         two_masks = (self.consistency_weight > 0 or self.full_modality_loss_weight > 0) \
             and bool((kept != available).any())
+        references = [available] if two_masks else []
+        if self.single_modality_loss_weight > 0:
+            singles, has = single_modality_masks(available)
+            references.extend(singles.unbind(0))
+        trained_references = self.full_modality_loss_weight > 0 or self.single_modality_loss_weight > 0
 
         engine.network.train()
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
@@ -141,20 +170,28 @@ class ModalitySubsetStep:
             if self.modality_fill is not None:
                 images = self.modality_fill.masked(images, kept)
                 pred = engine.inferer(images, engine.network)
-            elif two_masks:
-                pred, reference = engine.inferer(images, engine.network, kept, reference_mask=available,
-                                                 reference_grad=self.full_modality_loss_weight > 0)
+            elif references:
+                pred, decoded = engine.inferer(images, engine.network, kept, reference_mask=torch.stack(references),
+                                               reference_grad=trained_references)
             else:
                 pred = engine.inferer(images, engine.network, kept)
             engine.fire_event(IterationEvents.FORWARD_COMPLETED)
             task_loss = engine.loss_function(pred, labels).mean()
+            reference = decoded[0] if two_masks else None
             if self.full_modality_loss_weight > 0:
                 full_loss = engine.loss_function(reference, labels).mean() if two_masks else task_loss
+            if self.single_modality_loss_weight > 0:
+                single = decoded[int(two_masks):]
+                single_loss = torch.stack([engine.loss_function(single[m][crops], labels[crops]).mean()
+                                           for m, crops in enumerate(has) if crops.any()]).mean()
         terms = {"task_loss": task_loss.detach()}
         loss = task_loss
         if self.full_modality_loss_weight > 0:
             terms["full_modality_loss"] = full_loss.detach()
             loss = loss + self.full_modality_loss_weight * full_loss
+        if self.single_modality_loss_weight > 0:
+            terms["single_modality_loss"] = single_loss.detach()
+            loss = loss + self.single_modality_loss_weight * single_loss
         if self.consistency_weight > 0:
             term = probability_consistency(pred.float(), reference.float()) if two_masks else task_loss.new_zeros(())
             terms["consistency"] = term.detach()

@@ -60,11 +60,12 @@ class LateFusionSwinUNETR(SwinUNETR):
       ``num_modalities`` and is tied to that count and order.
 
     With ``reference_mask`` (training on modality subsets, :class:`taco.engines.ModalitySubsetStep`) the encoder
-    runs once on the modalities of ``reference_mask`` and the fusion and decoder twice: under ``mask`` (the
-    prediction to train) and under ``reference_mask``: a target computed without gradients (a consistency term),
-    or, with ``reference_grad=True``, a second prediction to train (the all-modality loss of the same crop).
-    Both decodings read the same per-modality features, so under batch norm ``encoder1``'s statistics are those
-    of the ``reference_mask`` modalities (real images, never a fill).
+    runs once on the modalities of ``reference_mask`` and the fusion and decoder once more per reference mask:
+    under ``mask`` (the prediction to train) and under each reference mask: a target computed without gradients
+    (a consistency term) or, with ``reference_grad=True``, more predictions to train (the all-modality and
+    single-modality losses of the same crop). ``reference_mask`` is ``(B, M)`` or ``K`` masks ``(K, B, M)``, in
+    which case the encoder runs on their union. All decodings read the same per-modality features, so under batch
+    norm ``encoder1``'s statistics are those of the modalities the encoder ran on (real images, never a fill).
 
     Like SwinUNETR it cannot be scripted; traced with both inputs (``torch.jit.trace(net, (images, mask))``,
     or MONAI's ``convert_to_torchscript(net, use_trace=True, inputs=[images, mask])``) it follows other
@@ -103,7 +104,8 @@ class LateFusionSwinUNETR(SwinUNETR):
 
         With ``reference_mask`` ``(B, M)``, a superset of ``mask``: ``(logits under mask, logits under
         reference_mask)``, the encoder run once on the modalities of ``reference_mask``, the second output
-        without gradients unless ``reference_grad``.
+        without gradients unless ``reference_grad``. With ``K`` reference masks ``(K, B, M)`` (each row non-empty;
+        ``mask`` a subset of their union) the second output is ``(K, B, out_channels, D, H, W)``.
         """
         if not torch.jit.is_scripting() and not torch.jit.is_tracing():
             self._check_input_size(images.shape[2:])
@@ -111,15 +113,18 @@ class LateFusionSwinUNETR(SwinUNETR):
         mask = presence_mask(images, mask)
         if reference_mask is None:
             return self.decode(self.encode(images, mask), mask)
-        reference_mask = presence_mask(images, reference_mask)
-        if not torch.jit.is_tracing() and bool((mask & ~reference_mask).any()):
+        several = reference_mask.dim() == 3
+        references = [presence_mask(images, reference) for reference in
+                      (reference_mask.unbind(0) if several else [reference_mask])]
+        union = torch.stack(references).any(dim=0)
+        if not torch.jit.is_tracing() and bool((mask & ~union).any()):
             raise InputError("the presence mask must be a subset of reference_mask (the modalities the encoder runs "
                              f"on): got {mask.int().tolist()} and {reference_mask.int().tolist()}.")
-        per_modality = self.encode(images, reference_mask)
+        per_modality = self.encode(images, union)
         logits = self.decode(per_modality, mask)
         with torch.set_grad_enabled(reference_grad and torch.is_grad_enabled()):
-            reference = self.decode(per_modality, reference_mask)
-        return logits, reference
+            decoded = [self.decode(per_modality, reference) for reference in references]
+        return logits, torch.stack(decoded) if several else decoded[0]
 
     def encode(self, images: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
         """The per-modality features of the present modalities: ``encoder1``'s skip, then the encoder's five

@@ -8,7 +8,7 @@ from monai.engines import SupervisedTrainer
 from monai.losses import DiceFocalLoss
 from torch import nn
 
-from taco.engines import ModalitySubsetStep, probability_consistency
+from taco.engines import ModalitySubsetStep, probability_consistency, single_modality_masks
 from taco.networks import LateFusionSwinUNETR
 from taco.transforms import ModalityFill
 
@@ -32,8 +32,9 @@ class Recorder(nn.Module):
         if reference_mask is None:
             return self.convolution(masked)
         with torch.set_grad_enabled(reference_grad):
-            reference = self.convolution(images * reference_mask[:, :, None, None, None])
-        return self.convolution(masked), reference
+            references = [self.convolution(images * reference[:, :, None, None, None])
+                          for reference in (reference_mask if reference_mask.dim() == 3 else [reference_mask])]
+        return self.convolution(masked), torch.stack(references) if reference_mask.dim() == 3 else references[0]
 
 
 def batch(crops=4, modalities=4, mask=None):
@@ -139,6 +140,48 @@ def test_the_all_modality_loss_trains_the_second_decoding_of_the_same_crop():
     assert output["full_modality_loss"] == output["task_loss"]
 
 
+def test_single_modality_masks_keep_one_modality_where_the_crop_has_it():
+    available = torch.tensor([[True, True, True], [False, True, True]])
+    masks, has = single_modality_masks(available)
+    assert masks.shape == (3, 2, 3) and torch.equal(has, available.T)
+    assert torch.equal(masks[1], torch.tensor([[False, True, False], [False, True, False]]))
+    # the second crop lacks modality 0: it keeps what it has, and is not among the crops of modality 0
+    assert torch.equal(masks[0], torch.tensor([[True, False, False], [False, True, True]]))
+    assert masks.any(dim=2).all()  # a valid presence mask for every crop
+
+
+def test_the_single_modality_loss_trains_each_modality_alone_on_the_crops_that_have_it():
+    loss_function = DiceFocalLoss(sigmoid=True, batch=True, gamma=0.0)
+    available = torch.tensor([[True, True, True, True], [True, False, True, True]] * 2)
+    data = batch(mask=available)
+    network = Recorder()
+    start = copy.deepcopy(network)
+    output = train(ModalitySubsetStep(full_modality_prob=0.0, full_modality_loss_weight=1.0,
+                                      single_modality_loss_weight=0.5, seed=3), network, data)[0]
+    call = network.calls[0]
+    assert call["reference_grad"] and call["reference_mask"].shape == (5, 4, 4)  # all they have, then one each
+    assert torch.equal(call["reference_mask"][0], available)
+
+    def loss(mask, crops=slice(None)):
+        return loss_function(start.convolution(data["image"] * mask[:, :, None, None, None])[crops],
+                             data["label"][crops])
+
+    subset, full = loss(call["mask"]), loss(available)
+    singles = [loss(torch.eye(4, dtype=torch.bool)[m].expand(4, 4), available[:, m]) for m in range(4)]
+    single = torch.stack(singles).mean()  # modality 1: only the crops that have it
+    assert output["single_modality_loss"] == pytest.approx(float(single))
+    assert output["loss"] == pytest.approx(float(subset + full + 0.5 * single))
+    (subset + full + 0.5 * single).backward()
+    with torch.no_grad():
+        expected = start.convolution.weight - 0.1 * start.convolution.weight.grad
+    torch.testing.assert_close(network.convolution.weight, expected)
+    # alone, without the other terms: the single-modality decodings only, even when nothing is dropped
+    network = Recorder()
+    output = train(ModalitySubsetStep(single_modality_loss_weight=1.0), network, batch())[0]
+    assert network.calls[0]["reference_mask"].shape == (4, 4, 4) and network.calls[0]["mask"].all()
+    assert set(output) >= {"single_modality_loss"} and "full_modality_loss" not in output
+
+
 def test_mixed_precision_runs_the_network_under_autocast():
     network = Recorder()
     before = network.convolution.weight.detach().clone()
@@ -158,7 +201,8 @@ def test_probability_consistency():
     assert reference.grad is None and logits.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("weights", [{"consistency_weight": 1.0}, {"full_modality_loss_weight": 1.0}])
+@pytest.mark.parametrize("weights", [{"consistency_weight": 1.0}, {"full_modality_loss_weight": 1.0},
+                                     {"single_modality_loss_weight": 1.0}])
 def test_one_two_mask_step_trains_the_modality_aware_network(weights):
     torch.manual_seed(0)
     network = LateFusionSwinUNETR(out_channels=2, fusion_mode="modality_aware", num_modalities=4, feature_size=12,
@@ -196,7 +240,10 @@ def test_the_draws_resume_where_they_were_and_other_ranks_draw_otherwise():
      r"config key 'consistency_weight' \(0.5\) needs fusion 'late'"),
     ({"full_modality_loss_weight": -1.0}, r"config key 'full_modality_loss_weight' must be >= 0, got -1.0"),
     ({"full_modality_loss_weight": 1.0, "modality_fill": ModalityFill("zeros")},
-     r"config key 'full_modality_loss_weight' \(1.0\) needs fusion 'late'")])
+     r"config key 'full_modality_loss_weight' \(1.0\) needs fusion 'late'"),
+    ({"single_modality_loss_weight": -0.5}, r"config key 'single_modality_loss_weight' must be >= 0, got -0.5"),
+    ({"single_modality_loss_weight": 0.5, "modality_fill": ModalityFill("zeros")},
+     r"config key 'single_modality_loss_weight' \(0.5\) needs fusion 'late'")])
 def test_bad_schedule_values_name_the_key(arguments, message):
     with pytest.raises(ValueError, match=message):
         ModalitySubsetStep(**arguments)

@@ -257,6 +257,27 @@ def test_a_reference_mask_decodes_twice_from_one_encoder_pass(aware_segmenter):
         aware_segmenter(stack, reference_mask, mask)
 
 
+def test_several_reference_masks_decode_once_each_from_one_encoder_pass(aware_segmenter):
+    stack = images(2, 3)
+    mask = torch.tensor([[True, True, False], [False, True, True]])
+    references = torch.tensor([[[True, False, False], [False, True, False]],
+                               [[False, True, False], [False, False, True]]])  # their union: mask
+    calls = []
+    hook = aware_segmenter.swinViT.register_forward_hook(lambda module, args, output: calls.append(args[0].shape[0]))
+    try:
+        with torch.no_grad():
+            logits, decoded = aware_segmenter(stack, mask, references)
+    finally:
+        hook.remove()
+    assert calls == [4] and decoded.shape == (2, *logits.shape)  # the union has four (crop, modality) images
+    with torch.no_grad():
+        torch.testing.assert_close(logits, aware_segmenter(stack, mask))
+        for reference, output in zip(references, decoded):
+            torch.testing.assert_close(output, aware_segmenter(stack, reference))
+    with pytest.raises(ValueError, match="no modality present"):
+        aware_segmenter(stack, mask, torch.zeros(1, 2, 3, dtype=torch.bool))
+
+
 def test_modality_aware_traced_with_a_mask_follows_other_masks_and_batches(aware_segmenter):
     with torch.no_grad():
         traced = torch.jit.trace(aware_segmenter, (images(1, 3), torch.tensor([[True, False, True]])),
