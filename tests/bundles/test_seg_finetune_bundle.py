@@ -176,6 +176,17 @@ def test_the_trainer_draws_the_modality_subsets_with_the_schedule_keys(demo_data
         assert message in error_chain(raised.value)
 
 
+def test_the_missing_modalities_overlay_trains_and_predicts_with_the_recommended_late_setting(demo_datalist, tmp_path):
+    common = {"dataset_dir": str(demo_datalist.parent), "bundle_root": str(tmp_path)}
+    train = parser_for("train.json", "demo.json", "missing_modalities.json", **common)
+    step = train.get_parsed_content("train#modality_subsets")
+    assert step.modality_fill is None and step.full_modality_prob == 0.0 and step.full_modality_epochs == 5
+    assert (step.full_modality_loss_weight, step.single_modality_loss_weight, step.consistency_weight) == (1, 1, 0)
+    for config in ("train.json", "inference.json"):  # evaluation and inference build the network it trains
+        network = parser_for(config, "demo.json", "missing_modalities.json", **common).get_parsed_content("network_def")
+        assert isinstance(network, LateFusionSwinUNETR) and network.fusion_mode == "modality_aware"
+
+
 @pytest.mark.parametrize("overrides, message", [
     ({"fusion": "middle"}, "fusion must be one of ('early', 'late'), got 'middle'"),
     ({"fusion": "late", "fusion_mode": "max"}, "fusion_mode must be one of ('mean', 'mean_var', 'modality_aware'), "
