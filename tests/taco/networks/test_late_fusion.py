@@ -234,16 +234,21 @@ def test_in_training_modality_aware_statistics_come_from_the_present_modalities(
         torch.testing.assert_close(norm.running_var, twin.running_var)
 
 
+def encoder_batches(network, *inputs):
+    """``(network's output without gradients, the batch size of each call of its Swin encoder)``."""
+    calls = []
+    hook = network.swinViT.register_forward_hook(lambda module, args, output: calls.append(args[0].shape[0]))
+    try:
+        with torch.no_grad():
+            return network(*inputs), calls
+    finally:
+        hook.remove()
+
+
 def test_a_reference_mask_decodes_twice_from_one_encoder_pass(aware_segmenter):
     stack = images(2, 3)
     mask, reference_mask = torch.tensor([[True, False, False], [False, True, True]]), torch.ones(2, 3, dtype=torch.bool)
-    calls = []
-    hook = aware_segmenter.swinViT.register_forward_hook(lambda module, args, output: calls.append(args[0].shape[0]))
-    try:
-        with torch.no_grad():
-            logits, reference = aware_segmenter(stack, mask, reference_mask)
-    finally:
-        hook.remove()
+    (logits, reference), calls = encoder_batches(aware_segmenter, stack, mask, reference_mask)
     assert calls == [6]  # one encoder call, on the modalities of the reference mask
     with torch.no_grad():
         torch.testing.assert_close(logits, aware_segmenter(stack, mask))
@@ -262,13 +267,7 @@ def test_several_reference_masks_decode_once_each_from_one_encoder_pass(aware_se
     mask = torch.tensor([[True, True, False], [False, True, True]])
     references = torch.tensor([[[True, False, False], [False, True, False]],
                                [[False, True, False], [False, False, True]]])  # their union: mask
-    calls = []
-    hook = aware_segmenter.swinViT.register_forward_hook(lambda module, args, output: calls.append(args[0].shape[0]))
-    try:
-        with torch.no_grad():
-            logits, decoded = aware_segmenter(stack, mask, references)
-    finally:
-        hook.remove()
+    (logits, decoded), calls = encoder_batches(aware_segmenter, stack, mask, references)
     assert calls == [4] and decoded.shape == (2, *logits.shape)  # the union has four (crop, modality) images
     with torch.no_grad():
         torch.testing.assert_close(logits, aware_segmenter(stack, mask))
