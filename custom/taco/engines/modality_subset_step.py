@@ -116,7 +116,7 @@ class ModalitySubsetStep:
                 raise InputError(f"config key '{key}' must be >= 0, got {weight}.")
             if weight > 0 and modality_fill is not None:
                 raise InputError(f"config key '{key}' ({weight}) needs fusion 'late': the term decodes the "
-                                 "late-fusion network's features under two presence masks; set it to 0 for fusion "
+                                 "late-fusion network's features under other presence masks; set it to 0 for fusion "
                                  "'early'.")
         self.full_modality_prob = float(full_modality_prob)
         self.full_modality_epochs = int(full_modality_epochs)
@@ -154,9 +154,9 @@ class ModalitySubsetStep:
         available = available.to(device)
         # the masks decoded beside the kept subset, from the same encoder pass: all the crop has (when a crop
         # dropped a modality), then each modality alone
-        two_masks = (self.consistency_weight > 0 or self.full_modality_loss_weight > 0) \
+        decode_full = (self.consistency_weight > 0 or self.full_modality_loss_weight > 0) \
             and bool((kept != available).any())
-        references = [available] if two_masks else []
+        references = [available] if decode_full else []
         if self.single_modality_loss_weight > 0:
             singles, has = single_modality_masks(available)
             references.extend(singles.unbind(0))
@@ -177,11 +177,11 @@ class ModalitySubsetStep:
                 pred = engine.inferer(images, engine.network, kept)
             engine.fire_event(IterationEvents.FORWARD_COMPLETED)
             task_loss = engine.loss_function(pred, labels).mean()
-            reference = decoded[0] if two_masks else None
+            reference = decoded[0] if decode_full else None
             if self.full_modality_loss_weight > 0:
-                full_loss = engine.loss_function(reference, labels).mean() if two_masks else task_loss
+                full_loss = engine.loss_function(reference, labels).mean() if decode_full else task_loss
             if self.single_modality_loss_weight > 0:
-                single = decoded[int(two_masks):]
+                single = decoded[int(decode_full):]
                 single_loss = torch.stack([engine.loss_function(single[m][crops], labels[crops]).mean()
                                            for m, crops in enumerate(has) if crops.any()]).mean()
         terms = {"task_loss": task_loss.detach()}
@@ -193,7 +193,7 @@ class ModalitySubsetStep:
             terms["single_modality_loss"] = single_loss.detach()
             loss = loss + self.single_modality_loss_weight * single_loss
         if self.consistency_weight > 0:
-            term = probability_consistency(pred.float(), reference.float()) if two_masks else task_loss.new_zeros(())
+            term = probability_consistency(pred.float(), reference.float()) if decode_full else task_loss.new_zeros(())
             terms["consistency"] = term.detach()
             loss = loss + self.consistency_weight * term
         engine.state.output = {Keys.IMAGE: images, Keys.LABEL: labels, Keys.PRED: pred, Keys.LOSS: loss,
